@@ -1,0 +1,32 @@
+"""Typed settings for the operator: one frozen tree, loaded from a TOML file and ``MSS_*`` variables.
+
+Job: describe every setting (with its default and a one-line description), load and validate it,
+render a commented example from the model. Allowed imports: nothing of ours (this is the leaf).
+"""
+
+from config.loading import ConfigError, load_settings
+from config.settings import (
+    DatabaseSettings,
+    DirectorySettings,
+    ListenerSettings,
+    LoggingSettings,
+    PolicySettings,
+    Settings,
+    SmtpSettings,
+    StorageSettings,
+    TlsSettings,
+)
+
+__all__ = [
+    "ConfigError",
+    "DatabaseSettings",
+    "DirectorySettings",
+    "ListenerSettings",
+    "LoggingSettings",
+    "PolicySettings",
+    "Settings",
+    "SmtpSettings",
+    "StorageSettings",
+    "TlsSettings",
+    "load_settings",
+]

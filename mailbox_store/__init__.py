@@ -1,0 +1,7 @@
+"""What was delivered: accounts, folders, messages, flags, UIDs/UIDVALIDITY/MODSEQ, encrypted blobs
+and change notifications.
+
+Job: store mail durably and tell listeners (IMAP IDLE) what changed. Seams are the Protocols of
+``mailbox_store.interfaces``; ``mailbox_store.sql`` and ``mailbox_store.memory`` implement them.
+Allowed imports: ``config`` only.
+"""

@@ -1,0 +1,29 @@
+"""Errors of the mailbox store; ``temporary`` tells whether trying again may succeed."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    temporary = False
+
+
+class UnknownAccount(StoreError):
+    pass
+
+
+class UnknownFolder(StoreError):
+    pass
+
+
+class FolderExists(StoreError):
+    pass
+
+
+class BlobError(StoreError):
+    """A blob is missing, or fails authentication (tampered, or wrong key)."""
+
+
+class StorageUnavailable(StoreError):
+    """The database or the disk failed; the message was not stored."""
+
+    temporary = True

@@ -1,0 +1,87 @@
+"""Mailbox store records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class SpecialUse(StrEnum):
+    """RFC 6154 special-use attributes of the default folders."""
+
+    SENT = "\\Sent"
+    DRAFTS = "\\Drafts"
+    TRASH = "\\Trash"
+    JUNK = "\\Junk"
+
+
+DEFAULT_FOLDERS: tuple[tuple[str, SpecialUse | None], ...] = (
+    ("INBOX", None),
+    ("Sent", SpecialUse.SENT),
+    ("Drafts", SpecialUse.DRAFTS),
+    ("Trash", SpecialUse.TRASH),
+    ("Junk", SpecialUse.JUNK),
+)
+
+
+class FlagMode(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    id: int
+    account: str
+    name: str
+    special_use: SpecialUse | None
+    uidvalidity: int
+    uidnext: int
+    highest_modseq: int
+    subscribed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    folder_id: int
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internal_date: datetime
+    size: int
+    blob_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One copy of a message to file: an account and a folder."""
+
+    account: str
+    folder: str = "INBOX"
+    flags: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    account: str
+    folder_id: int
+    uidvalidity: int
+    uid: int
+
+
+class ChangeKind(StrEnum):
+    EXISTS = "exists"  # a message was added
+    FLAGS = "flags"
+    EXPUNGE = "expunge"
+    FOLDERS = "folders"  # a folder was created, renamed or deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    account: str
+    folder_id: int
+    kind: ChangeKind
+    uids: tuple[int, ...] = ()
+    modseq: int = 0

@@ -1,1 +1,15 @@
-"""wire."""
+"""Pure wire code: parsers and renderers for the mail protocols, with no I/O.
+
+``mss.wire`` takes text or bytes and returns frozen dataclasses, or renders them back. It never
+touches sockets, files or storage, and every parser raises one error type for bad input,
+:class:`mss.wire.errors.WireSyntaxError`.
+
+Modules:
+    errors       the single syntax error type.
+    smtp_params  MAIL/RCPT paths and ESMTP parameters (SIZE, BODY, SMTPUTF8, DSN), xtext.
+    dsn          RFC 3464 delivery status notifications (MSS-MSG-2).
+    headers      reading header fields from a raw message without changing it (MSS-MSG-1),
+                 bare line ending detection (MSS-MSG-5), our ``Received:`` field.
+
+Allowed imports: the standard library and ``mss.wire`` itself; nothing else of ours.
+"""

@@ -1,0 +1,110 @@
+"""SQLAlchemy Core tables of the mailbox store (prefix ``mbx_``), portable SQLite/PostgreSQL.
+
+Flags are one text column: the flags sorted and joined by single spaces (IMAP flags are atoms and
+never contain spaces). Dates go through ``UtcDateTime`` so that SQLite, which keeps no time zone,
+gives back aware UTC datetimes like PostgreSQL does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC; naive values are refused on the way in."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the mailbox store; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: stored as UTC without an offset
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+accounts = Table(
+    "mbx_accounts",
+    metadata,
+    Column("name", String(320), primary_key=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+folders = Table(
+    "mbx_folders",
+    metadata,
+    # AUTOINCREMENT on SQLite: ids are never reused, which keeps UIDVALIDITY values unique.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "account",
+        String(320),
+        ForeignKey("mbx_accounts.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(255), nullable=False),
+    Column("special_use", String(16), nullable=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uidnext", BigInteger, nullable=False),
+    Column("highest_modseq", BigInteger, nullable=False),
+    Column("subscribed", Boolean, nullable=False),
+    UniqueConstraint("account", "name", name="uq_mbx_folders_account_name"),
+    sqlite_autoincrement=True,
+)
+
+messages = Table(
+    "mbx_messages",
+    metadata,
+    Column(
+        "folder_id",
+        Integer,
+        ForeignKey("mbx_folders.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("uid", BigInteger, primary_key=True, autoincrement=False),
+    Column("modseq", BigInteger, nullable=False),
+    Column("flags", Text, nullable=False),
+    Column("internal_date", UtcDateTime(), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_id", String(64), nullable=False),
+    Index("ix_mbx_messages_folder_modseq", "folder_id", "modseq"),
+    Index("ix_mbx_messages_blob", "blob_id"),  # for the future blob garbage collector
+)
+
+
+def encode_flags(flags: frozenset[str]) -> str:
+    """Flags as stored: sorted, space-separated. ``ValueError`` for an empty or spaced flag."""
+    for flag in flags:
+        if not flag or any(char.isspace() for char in flag):
+            raise ValueError(f"invalid flag {flag[:40]!r}")
+    return " ".join(sorted(flags))
+
+
+def decode_flags(text: str) -> frozenset[str]:
+    return frozenset(text.split())

@@ -1,0 +1,89 @@
+"""Delivery status notifications for what happened after a message was accepted (MSS-MSG-2).
+
+Success reports when ``NOTIFY=SUCCESS`` was asked (RFC 3461 §4.1); failure reports for copies that
+failed after acceptance. Reports go to local senders now; remote senders need the outbound queue.
+Never a report about a report: a null sender gets nothing (RFC 3461 §6.2).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+
+from directory.interfaces import Directory
+from mailbox_store.interfaces import MailboxStore
+from mailbox_store.models import Delivery
+from mss.delivery.envelope import DeliveryReport, Envelope, RecipientOutcome
+from mss.delivery.parties import resolve
+from mss.policy.texts import REASON_TEXT
+from mss.wire.dsn import RecipientReport, build_dsn, wants
+from mss.wire.smtp_codes import basic_code
+
+log = logging.getLogger(__name__)
+
+
+class DsnSender:
+    def __init__(self, *, store: MailboxStore, directory: Directory, hostname: str) -> None:
+        self._store = store
+        self._directory = directory
+        self._hostname = hostname
+
+    async def send(
+        self,
+        envelope: Envelope,
+        report: DeliveryReport,
+        original: bytes,
+        *,
+        notify_failures: bool,
+        arrival: datetime,
+    ) -> bool:
+        """Deliver the report the sender asked for, if any; True when one was filed."""
+        if not envelope.sender:
+            return False
+        reports = [
+            r for o in report.outcomes if (r := self._report(o, notify_failures)) is not None
+        ]
+        if not reports:
+            return False
+        sender = await resolve(self._directory, envelope.sender)
+        if sender.mailbox is None and sender.patient is None:
+            log.info("dsn for a remote sender awaits the outbound queue queue_id=%s",
+                     report.queue_id)
+            return False
+        message = build_dsn(
+            reporting_mta=self._hostname,
+            postmaster=f"postmaster@{self._hostname}",
+            recipient=sender.address,
+            original=original,
+            reports=reports,
+            envid=envelope.envid,
+            ret=envelope.ret,
+            arrival=arrival,
+            message_id=f"<{secrets.token_hex(12)}@{self._hostname}>",
+        )
+        results = await self._store.deliver(message, [Delivery(account=sender.address)])
+        return not isinstance(results[0], Exception)
+
+    def _report(self, outcome: RecipientOutcome, notify_failures: bool) -> RecipientReport | None:
+        rcpt = outcome.recipient
+        if outcome.delivered is not None:
+            if not wants(rcpt.notify, "delivered"):
+                return None
+            return RecipientReport(
+                final_recipient=rcpt.address,
+                action="delivered",
+                status="2.0.0",
+                original_recipient=rcpt.orcpt,
+            )
+        if not notify_failures or not wants(rcpt.notify, "failed"):
+            return None
+        status = outcome.decision.status
+        text = REASON_TEXT[outcome.decision.reason]
+        return RecipientReport(
+            final_recipient=rcpt.address,
+            action="failed",
+            status=status if status.startswith("5") else "5" + status[1:],
+            original_recipient=rcpt.orcpt,
+            diagnostic=f"{basic_code(status)} {status} {text}",
+        )

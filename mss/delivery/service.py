@@ -1,0 +1,266 @@
+"""The delivery service: the one path every message takes, whatever its entry point."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from directory.interfaces import Directory
+from mailbox_store.errors import StoreError, UnknownAccount
+from mailbox_store.interfaces import MailboxStore
+from mailbox_store.models import Delivered, Delivery
+from mss.audit import AuditEvent, AuditLog
+from mss.delivery.dsn import DsnSender
+from mss.delivery.envelope import DeliveryReport, Envelope, Origin, Recipient, RecipientOutcome
+from mss.delivery.grants import record_professional_message
+from mss.delivery.parties import resolve
+from mss.policy import (
+    ACCEPT,
+    Decision,
+    MessageContext,
+    Party,
+    Reason,
+    RecipientContext,
+    SenderContext,
+    evaluate_data,
+    evaluate_recipient,
+    evaluate_sender,
+)
+from mss.policy.facts import Limits
+from mss.wire.headers import has_bare_line_ending, received_header
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    hostname: str
+    limits: Limits
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        store: MailboxStore,
+        audit: AuditLog,
+        settings: DeliverySettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._directory = directory
+        self._store = store
+        self._audit = audit
+        self._settings = settings
+        self._clock = clock
+        self._dsn = DsnSender(store=store, directory=directory, hostname=settings.hostname)
+
+    async def check_sender(self, origin: Origin, sender: str) -> Decision:
+        party = await resolve(self._directory, sender) if sender else None
+        decision = await evaluate_sender(SenderContext(origin.session, party), self._directory)
+        self._audit_decision(origin, "mail", decision)
+        return decision
+
+    async def check_recipient(
+        self,
+        origin: Origin,
+        sender: str,
+        recipient: str,
+        *,
+        accepted_so_far: int,
+        declared_size: int | None = None,
+    ) -> Decision:
+        sender_party = await resolve(self._directory, sender) if sender else None
+        ctx = RecipientContext(
+            origin.session,
+            sender_party,
+            await resolve(self._directory, recipient),
+            accepted_so_far,
+            declared_size,
+            self._settings.limits,
+        )
+        decision = await evaluate_recipient(ctx, self._directory)
+        self._audit_decision(origin, "rcpt", decision)
+        return decision
+
+    async def submit(self, origin: Origin, envelope: Envelope, data: bytes) -> DeliveryReport:
+        """Sender, recipient and content checks, then delivery: the webmail's entry point."""
+        queue_id = new_queue_id()
+        decision = await self.check_sender(origin, envelope.sender)
+        if not decision.accepted:
+            return DeliveryReport(queue_id, tuple(RecipientOutcome(r, decision) for r in
+                                                   envelope.recipients))
+        refused: list[RecipientOutcome] = []
+        accepted: list[Recipient] = []
+        for rcpt in envelope.recipients:
+            decision = await self.check_recipient(
+                origin, envelope.sender, rcpt.address, accepted_so_far=len(accepted)
+            )
+            if decision.accepted:
+                accepted.append(rcpt)
+            else:
+                refused.append(RecipientOutcome(rcpt, decision))
+        if not accepted:
+            return DeliveryReport(queue_id, tuple(refused))
+        kept = Envelope(envelope.sender, tuple(accepted), envelope.ret, envelope.envid)
+        report = await self.deliver(origin, kept, data, queue_id=queue_id, notify_failures=False)
+        return DeliveryReport(queue_id, tuple(refused) + report.outcomes)
+
+    async def deliver(
+        self,
+        origin: Origin,
+        envelope: Envelope,
+        data: bytes,
+        *,
+        queue_id: str | None = None,
+        notify_failures: bool = True,
+    ) -> DeliveryReport:
+        """Deliver accepted recipients; durable for each delivered one when this returns.
+
+        Failures found after acceptance (content rules, storage) produce a failure DSN when
+        ``notify_failures`` (the SMTP case: the client has no other way to learn of them).
+        """
+        queue_id = queue_id or new_queue_id()
+        sender = await resolve(self._directory, envelope.sender) if envelope.sender else None
+        decisions = await self._content_decisions(origin, sender, envelope, data)
+        body = self._trace(origin, envelope, queue_id) + data
+        to_store = [r for r, d in zip(envelope.recipients, decisions, strict=True) if d.accepted]
+        stored = iter(await self._store_copies(body, to_store))
+        outcomes = tuple(
+            RecipientOutcome(r, *next(stored)) if d.accepted else RecipientOutcome(r, d)
+            for r, d in zip(envelope.recipients, decisions, strict=True)
+        )
+        report = DeliveryReport(queue_id, outcomes)
+        await self._after_delivery(origin, envelope, sender, data, report, notify_failures)
+        return report
+
+    async def _content_decisions(
+        self, origin: Origin, sender: Party | None, envelope: Envelope, data: bytes
+    ) -> list[Decision]:
+        bare = has_bare_line_ending(data)
+        decisions = []
+        for rcpt in envelope.recipients:
+            ctx = MessageContext(
+                origin.session,
+                sender,
+                await resolve(self._directory, rcpt.address),
+                len(data),
+                bare,
+                self._settings.limits,
+            )
+            decision = await evaluate_data(ctx, self._directory)
+            self._audit_decision(origin, "data", decision)
+            decisions.append(decision)
+        return decisions
+
+    def _trace(self, origin: Origin, envelope: Envelope, queue_id: str) -> bytes:
+        """Return-Path and Received (RFC 5321 §4.4): the only bytes we add to a message."""
+        return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
+        received = received_header(
+            from_helo=origin.helo or "unknown",
+            peer_ip=origin.peer.rpartition(":")[0] or origin.peer,
+            by_host=self._settings.hostname,
+            with_protocol=origin.protocol,
+            tls=origin.tls,
+            queue_id=queue_id,
+            recipient=None,
+            now=self._clock(),
+        )
+        return return_path + received
+
+    async def _store_copies(
+        self, body: bytes, recipients: list[Recipient]
+    ) -> list[tuple[Decision, Delivered | None]]:
+        """One blob, one copy per recipient, each durable or failed on its own."""
+        if not recipients:
+            return []
+        targets = [Delivery(account=r.address.lower()) for r in recipients]
+        results = await self._store.deliver(body, targets)
+        missing = [t for t, res in zip(targets, results, strict=True)
+                   if isinstance(res, UnknownAccount)]
+        if missing:  # a directory entry whose folders were never made: make them, try again
+            for target in missing:
+                await self._store.create_account(target.account)
+            retried = iter(await self._store.deliver(body, missing))
+            results = [next(retried) if isinstance(res, UnknownAccount) else res
+                       for res in results]
+        return [_stored(res) for res in results]
+
+    async def _after_delivery(
+        self,
+        origin: Origin,
+        envelope: Envelope,
+        sender: Party | None,
+        data: bytes,
+        report: DeliveryReport,
+        notify_failures: bool,
+    ) -> None:
+        for outcome in report.outcomes:
+            self._audit_outcome(origin, report.queue_id, outcome)
+            if outcome.delivered is not None:
+                await self._keep_grant(sender, outcome.recipient.address, data)
+        await self._dsn.send(envelope, report, data, notify_failures=notify_failures,
+                             arrival=self._clock())
+
+    async def _keep_grant(self, sender: Party | None, recipient: str, data: bytes) -> None:
+        """MSS-PAT-2/3: a professional's message to a patient opens (or ends) the exchange."""
+        if sender is None or sender.is_patient_address:
+            return
+        party = await resolve(self._directory, recipient)
+        if party.patient is None:
+            return
+        await record_professional_message(self._directory, party.address, data, self._clock())
+
+    def _audit_decision(self, origin: Origin, stage: str, decision: Decision) -> None:
+        if decision.accepted:
+            return
+        self._audit.record(
+            AuditEvent.POLICY_DECISION,
+            session_id=origin.session_id,
+            peer=origin.peer,
+            actor=origin.actor,
+            stage=stage,
+            decision=decision.verdict.value,
+            reason=decision.reason.value,
+            status=decision.status,
+        )
+
+    def _audit_outcome(self, origin: Origin, queue_id: str, outcome: RecipientOutcome) -> None:
+        if outcome.delivered is None:
+            self._audit.record(
+                AuditEvent.DELIVERY_FAILED,
+                session_id=origin.session_id,
+                peer=origin.peer,
+                actor=origin.actor,
+                mailbox=outcome.recipient.address,
+                queue_id=queue_id,
+                reason=outcome.decision.reason.value,
+                status=outcome.decision.status,
+            )
+            return
+        self._audit.record(
+            AuditEvent.MESSAGE_DELIVERED,
+            session_id=origin.session_id,
+            peer=origin.peer,
+            actor=origin.actor,
+            mailbox=outcome.recipient.address,
+            queue_id=queue_id,
+            folder="INBOX",
+            uid=outcome.delivered.uid,
+        )
+
+
+def _stored(result: Delivered | StoreError) -> tuple[Decision, Delivered | None]:
+    if not isinstance(result, StoreError):
+        return ACCEPT, result
+    log.error("store refused a copy: %s", type(result).__name__)
+    if result.temporary:
+        return Decision.defer(Reason.STORAGE_FAILED, "4.3.0"), None
+    return Decision.reject(Reason.STORAGE_FAILED, "5.3.0"), None
+
+
+def new_queue_id() -> str:
+    return secrets.token_hex(8).upper()

@@ -1,0 +1,52 @@
+"""Shared fixtures: database engines for every backend the contract suites run on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mss.db import make_engine
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = SHARED / "fixtures"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def pg_url() -> str | None:
+    """PostgreSQL URL for the contract suites. CI must have one: there the suite fails without."""
+    url = os.environ.get("MSS_TEST_PG_URL")
+    if not url and os.environ.get("CI"):
+        pytest.fail("CI run without MSS_TEST_PG_URL: PostgreSQL contract tests cannot be skipped")
+    return url
+
+
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgres" and not pg_url():
+        pytest.skip("no PostgreSQL (set MSS_TEST_PG_URL)")
+    return name
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", fsync=False)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pg_engine() -> AsyncIterator[AsyncEngine]:
+    url = pg_url()
+    if not url:
+        pytest.skip("no PostgreSQL (set MSS_TEST_PG_URL)")
+    engine = make_engine(url)
+    yield engine
+    await engine.dispose()

@@ -1,4 +1,4 @@
-"""Typed settings for the operator: one frozen tree, loaded from a TOML file and ``MSS_*`` variables.
+"""Typed settings: one frozen tree, loaded from a TOML file and ``MSS_*`` variables.
 
 Job: describe every setting (with its default and a one-line description), load and validate it,
 render a commented example from the model. Allowed imports: nothing of ours (this is the leaf).

@@ -1,4 +1,4 @@
-"""Load a settings file (TOML + ``MSS_*`` environment), with errors that name file, key and problem."""
+"""Load a settings file (TOML + ``MSS_*`` environment); errors name file, key and problem."""
 
 from __future__ import annotations
 

@@ -47,7 +47,10 @@ class SmtpSettings(Section):
     )
     command_timeout: float = Field(300.0, gt=0, description="Seconds of client silence tolerated.")
     max_bad_commands: int = Field(
-        20, gt=0, description="Unrecognised or refused commands before the connection is closed."
+        20,
+        gt=0,
+        description="Syntax errors, failed AUTH and refused recipients before the connection "
+        "is closed (421 4.7.0).",
     )
     auth_failure_delay: float = Field(
         1.0, ge=0, description="Seconds to wait before answering a failed AUTH."

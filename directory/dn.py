@@ -1,10 +1,11 @@
 """Distinguished names written as strings, normalised so that equal certificates compare equal.
 
 MSS-TRUST-2: the DNs of the ANS whitelist are written inconsistently (spaces after commas, case,
-quotes, ``O=APICEM`` vs ``O=APICEM SARL``). ``normalise_dn`` parses an RFC 4514-like string (backslash
-escapes, hex escapes, quoted values, ``+`` multi-valued RDNs, spaces around ``,``/``=``, ``;`` as a
-legacy separator, ``OID.`` prefixes) and renders one canonical string: attribute types upper-cased with
-well-known OIDs named, values with whitespace collapsed and casefolded, RDN order kept.
+quotes, ``O=APICEM`` vs ``O=APICEM SARL``). ``normalise_dn`` parses an RFC 4514-like string
+(backslash and hex escapes, quoted values, ``+`` multi-valued RDNs, spaces around ``,``/``=``, ``;``
+as a legacy separator, ``OID.`` prefixes) and renders one canonical string: attribute types
+upper-cased with well-known OIDs named, values with whitespace collapsed and casefolded, RDN order
+kept (the attributes of a multi-valued RDN are sorted).
 
 *(chosen)* Double quotes are dropped from values: the list spells one certificate both
 ``O="CENTRE HOSPITALIER  FRANCK-JOLY"`` and ``O=CENTRE HOSPITALIER "FRANCK-JOLY"``.
@@ -15,6 +16,7 @@ matters: a subject built C, ST, O, OU, CN (the usual order) reads ``CN=â€¦,OU=â€
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -25,9 +27,10 @@ _TYPE = re.compile(
     r"\s*(?:OID\.)?(?P<type>[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)\s*=\s*", re.ASCII | re.I
 )
 _HEX_VALUE = re.compile(r"#((?:[0-9A-Fa-f]{2})+)(?=\s*(?:[,;+]|$))", re.ASCII)
+_PLAIN_RUN = re.compile(r"[^\\,;+]+|\\")
 _HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}", re.ASCII)
 _SEPARATORS = ",;"
-_VALUE_END = ",;+"
+_VALUE_END = ",;+"  # an unescaped one ends a value
 _TO_ESCAPE = frozenset('\\,+;"<>=')
 
 _OID_NAMES = {
@@ -88,6 +91,7 @@ class _Scanner:
         return ValueError(f"malformed DN at character {self.pos + 1}: {what}")
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_dn(dn: str) -> str:
     """The canonical form of ``dn`` (MSS-TRUST-2); ``ValueError`` when it is not a DN."""
     return ",".join("+".join(atv.render() for atv in rdn) for rdn in _parse(dn))
@@ -144,12 +148,12 @@ def _normalise_type(name: str) -> str:
 
 def _plain_value(scanner: _Scanner) -> str:
     out = bytearray()
-    while not scanner.at_end() and scanner.peek() not in _VALUE_END:
-        char = scanner.take()
-        if char == "\\":
+    while (run := _PLAIN_RUN.match(scanner.text, scanner.pos)) is not None:
+        scanner.pos = run.end()
+        if run[0] == "\\":
             out += _escaped(scanner)
         else:
-            out += char.encode("utf-8", "surrogatepass")
+            out += run[0].encode("utf-8", "surrogatepass")
     return _decode(out, scanner)
 
 

@@ -1,9 +1,9 @@
 """The INS (Identifiant National de Santé) of a patient and the patient address built on it.
 
-MSS-INS-1: a patient address is ``<matricule INS>@<patient domain>``. The matricule is 15 characters:
-the 13-character NIR or NIA (sex 1, year 2, month 2, place 5, order 3; the two first characters of
-the place may be ``2A``/``2B`` for Corsica) and a 2-digit key ``97 - (number mod 97)`` where ``2A``
-counts as ``19`` and ``2B`` as ``18``. Pure functions, no I/O.
+MSS-INS-1: a patient address is ``<matricule INS>@<patient domain>``. The matricule has 15
+characters: the 13-character NIR or NIA (sex 1, year 2, month 2, place 5, order 3; the first two
+characters of the place may be ``2A``/``2B`` for Corsica) and a 2-digit key
+``97 - (number mod 97)`` where ``2A`` counts as ``19`` and ``2B`` as ``18``. Pure functions.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class Patient:
 
 @dataclass(frozen=True, slots=True)
 class WhitelistEntry:
-    """One ``Domaine`` of the ANS list (MSS-TRUST-1): one domain, one operator MTA certificate DN."""
+    """One ``Domaine`` of the ANS list (MSS-TRUST-1): a domain and one operator MTA cert DN."""
 
     domain: str
     certificate_dn: str

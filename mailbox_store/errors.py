@@ -15,6 +15,10 @@ class UnknownFolder(StoreError):
     pass
 
 
+class UnknownMessage(StoreError):
+    """No message with that UID in the folder (never delivered, or expunged)."""
+
+
 class FolderExists(StoreError):
     pass
 

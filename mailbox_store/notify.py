@@ -1,8 +1,8 @@
 """In-process change notifications per account: what IMAP IDLE waits on.
 
-The stores call ``ChangeHub.publish`` once per committed change, in commit order. ``publish`` is the
-single entry point: a cross-node hub (PostgreSQL ``LISTEN/NOTIFY``) will override it to also send the
-change to the other nodes, and call ``dispatch`` with what it receives from them.
+The stores call ``ChangeHub.publish`` once per committed change, in commit order. ``publish`` is
+the single entry point: a cross-node hub (PostgreSQL ``LISTEN/NOTIFY``) will override it to also
+send the change to the other nodes, and call ``dispatch`` with what it receives from them.
 
 Slow subscribers never block publishers. Each subscription has a bounded queue; when it is full, the
 *oldest* change is dropped and the subscription is marked as overflowed. A change is a wake-up and a

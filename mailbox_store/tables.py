@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from mailbox_store.logic import check_flags
+
 metadata = MetaData()
 
 
@@ -86,6 +88,7 @@ messages = Table(
         Integer,
         ForeignKey("mbx_folders.id", ondelete="CASCADE"),
         primary_key=True,
+        autoincrement=False,
     ),
     Column("uid", BigInteger, primary_key=True, autoincrement=False),
     Column("modseq", BigInteger, nullable=False),
@@ -100,9 +103,7 @@ messages = Table(
 
 def encode_flags(flags: frozenset[str]) -> str:
     """Flags as stored: sorted, space-separated. ``ValueError`` for an empty or spaced flag."""
-    for flag in flags:
-        if not flag or any(char.isspace() for char in flag):
-            raise ValueError(f"invalid flag {flag[:40]!r}")
+    check_flags(flags)
     return " ".join(sorted(flags))
 
 

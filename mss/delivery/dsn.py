@@ -11,11 +11,10 @@ import logging
 import secrets
 from datetime import datetime
 
-from directory.interfaces import Directory
 from mailbox_store.interfaces import MailboxStore
 from mailbox_store.models import Delivery
 from mss.delivery.envelope import DeliveryReport, Envelope, RecipientOutcome
-from mss.delivery.parties import resolve
+from mss.delivery.parties import Resolver
 from mss.policy.texts import REASON_TEXT
 from mss.wire.dsn import RecipientReport, build_dsn, wants
 from mss.wire.smtp_codes import basic_code
@@ -24,9 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class DsnSender:
-    def __init__(self, *, store: MailboxStore, directory: Directory, hostname: str) -> None:
+    def __init__(self, *, store: MailboxStore, resolver: Resolver, hostname: str) -> None:
         self._store = store
-        self._directory = directory
+        self._resolver = resolver
         self._hostname = hostname
 
     async def send(
@@ -46,10 +45,11 @@ class DsnSender:
         ]
         if not reports:
             return False
-        sender = await resolve(self._directory, envelope.sender)
+        sender = await self._resolver.resolve(envelope.sender)
         if sender.mailbox is None and sender.patient is None:
-            log.info("dsn for a remote sender awaits the outbound queue queue_id=%s",
-                     report.queue_id)
+            log.info(
+                "dsn for a remote sender awaits the outbound queue queue_id=%s", report.queue_id
+            )
             return False
         message = build_dsn(
             reporting_mta=self._hostname,

@@ -23,11 +23,11 @@ def ends_exchange(message: bytes) -> bool:
 
 async def authorised_correspondent(directory: Directory, message: bytes) -> str | None:
     """MSS-PAT-2: Reply-To when it is an MSSanté address, else From."""
-    for value in header_values(message, "Reply-To"):
+    for value in header_values(message, "Reply-To", decode_words=False):
         for address in addresses(value):
             if await is_mssante_address(directory, address):
                 return address
-    for value in header_values(message, "From"):
+    for value in header_values(message, "From", decode_words=False):
         for address in addresses(value):
             return address
     return None

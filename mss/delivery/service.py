@@ -16,7 +16,7 @@ from mss.audit import AuditEvent, AuditLog
 from mss.delivery.dsn import DsnSender
 from mss.delivery.envelope import DeliveryReport, Envelope, Origin, Recipient, RecipientOutcome
 from mss.delivery.grants import record_professional_message
-from mss.delivery.parties import resolve
+from mss.delivery.parties import Resolver
 from mss.policy import (
     ACCEPT,
     Decision,
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 class DeliverySettings:
     hostname: str
     limits: Limits
+    cache_ttl: float = 2.0
 
 
 class DeliveryService:
@@ -56,10 +57,11 @@ class DeliveryService:
         self._audit = audit
         self._settings = settings
         self._clock = clock
-        self._dsn = DsnSender(store=store, directory=directory, hostname=settings.hostname)
+        self._resolver = Resolver(directory, ttl=settings.cache_ttl)
+        self._dsn = DsnSender(store=store, resolver=self._resolver, hostname=settings.hostname)
 
     async def check_sender(self, origin: Origin, sender: str) -> Decision:
-        party = await resolve(self._directory, sender) if sender else None
+        party = await self._resolver.resolve(sender) if sender else None
         decision = await evaluate_sender(SenderContext(origin.session, party), self._directory)
         self._audit_decision(origin, "mail", decision)
         return decision
@@ -73,11 +75,11 @@ class DeliveryService:
         accepted_so_far: int,
         declared_size: int | None = None,
     ) -> Decision:
-        sender_party = await resolve(self._directory, sender) if sender else None
+        sender_party = await self._resolver.resolve(sender) if sender else None
         ctx = RecipientContext(
             origin.session,
             sender_party,
-            await resolve(self._directory, recipient),
+            await self._resolver.resolve(recipient),
             accepted_so_far,
             declared_size,
             self._settings.limits,
@@ -91,8 +93,9 @@ class DeliveryService:
         queue_id = new_queue_id()
         decision = await self.check_sender(origin, envelope.sender)
         if not decision.accepted:
-            return DeliveryReport(queue_id, tuple(RecipientOutcome(r, decision) for r in
-                                                   envelope.recipients))
+            return DeliveryReport(
+                queue_id, tuple(RecipientOutcome(r, decision) for r in envelope.recipients)
+            )
         refused: list[RecipientOutcome] = []
         accepted: list[Recipient] = []
         for rcpt in envelope.recipients:
@@ -124,7 +127,7 @@ class DeliveryService:
         ``notify_failures`` (the SMTP case: the client has no other way to learn of them).
         """
         queue_id = queue_id or new_queue_id()
-        sender = await resolve(self._directory, envelope.sender) if envelope.sender else None
+        sender = await self._resolver.resolve(envelope.sender) if envelope.sender else None
         decisions = await self._content_decisions(origin, sender, envelope, data)
         body = self._trace(origin, envelope, queue_id) + data
         to_store = [r for r, d in zip(envelope.recipients, decisions, strict=True) if d.accepted]
@@ -146,7 +149,7 @@ class DeliveryService:
             ctx = MessageContext(
                 origin.session,
                 sender,
-                await resolve(self._directory, rcpt.address),
+                await self._resolver.resolve(rcpt.address),
                 len(data),
                 bare,
                 self._settings.limits,
@@ -179,14 +182,14 @@ class DeliveryService:
             return []
         targets = [Delivery(account=r.address.lower()) for r in recipients]
         results = await self._store.deliver(body, targets)
-        missing = [t for t, res in zip(targets, results, strict=True)
-                   if isinstance(res, UnknownAccount)]
+        missing = [
+            t for t, res in zip(targets, results, strict=True) if isinstance(res, UnknownAccount)
+        ]
         if missing:  # a directory entry whose folders were never made: make them, try again
             for target in missing:
                 await self._store.create_account(target.account)
             retried = iter(await self._store.deliver(body, missing))
-            results = [next(retried) if isinstance(res, UnknownAccount) else res
-                       for res in results]
+            results = [next(retried) if isinstance(res, UnknownAccount) else res for res in results]
         return [_stored(res) for res in results]
 
     async def _after_delivery(
@@ -202,14 +205,15 @@ class DeliveryService:
             self._audit_outcome(origin, report.queue_id, outcome)
             if outcome.delivered is not None:
                 await self._keep_grant(sender, outcome.recipient.address, data)
-        await self._dsn.send(envelope, report, data, notify_failures=notify_failures,
-                             arrival=self._clock())
+        await self._dsn.send(
+            envelope, report, data, notify_failures=notify_failures, arrival=self._clock()
+        )
 
     async def _keep_grant(self, sender: Party | None, recipient: str, data: bytes) -> None:
         """MSS-PAT-2/3: a professional's message to a patient opens (or ends) the exchange."""
         if sender is None or sender.is_patient_address:
             return
-        party = await resolve(self._directory, recipient)
+        party = await self._resolver.resolve(recipient)
         if party.patient is None:
             return
         await record_professional_message(self._directory, party.address, data, self._clock())

@@ -20,7 +20,9 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.SENDER_CLOSED: "Sender mailbox is closed",
     Reason.TOO_MANY_RECIPIENTS: "Too many recipients",
     Reason.RELAY_DENIED: "Relaying denied",
-    Reason.RECIPIENT_DOMAIN_NOT_WHITELISTED: "Recipient domain is not in the MSSante space of trust",
+    Reason.RECIPIENT_DOMAIN_NOT_WHITELISTED: (
+        "Recipient domain is not in the MSSante space of trust"
+    ),
     Reason.REMOTE_DELIVERY_UNAVAILABLE: "Delivery to other operators is not available yet",
     Reason.RECIPIENT_UNKNOWN: "Mailbox unknown",
     Reason.RECIPIENT_SUSPENDED: "Mailbox temporarily unavailable",

@@ -4,7 +4,7 @@
 touches sockets, files or storage, and every parser raises one error type for bad input,
 :class:`mss.wire.errors.WireSyntaxError`.
 
-Modules:
+Modules (others sit beside them, e.g. ``sasl``, ``smtp_codes``):
     errors       the single syntax error type.
     smtp_params  MAIL/RCPT paths and ESMTP parameters (SIZE, BODY, SMTPUTF8, DSN), xtext.
     dsn          RFC 3464 delivery status notifications (MSS-MSG-2).

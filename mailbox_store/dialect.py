@@ -1,0 +1,41 @@
+"""The SQLite/PostgreSQL differences the SQL store cares about, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Insert
+
+
+def is_sqlite(conn: AsyncConnection | AsyncEngine) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+@asynccontextmanager
+async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-write transaction, committed on exit, rolled back on error.
+
+    On SQLite it starts with ``BEGIN IMMEDIATE``: the stdlib driver otherwise sends ``BEGIN`` only
+    before the first INSERT/UPDATE/DELETE, so reads ahead of it run outside the transaction and a
+    leading ``SAVEPOINT`` opens a transaction of its own that its ``RELEASE`` commits (savepoints
+    would not roll back). Taking the write lock up front also lets the busy timeout apply, instead
+    of a ``SQLITE_BUSY`` when a reader upgrades to writer. If the engine already sends ``BEGIN``
+    itself, nothing more is sent.
+    """
+    async with engine.begin() as conn:
+        if is_sqlite(conn):
+            raw = await conn.get_raw_connection()
+            if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+
+
+def insert_ignore(conn: AsyncConnection, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING``; with ``RETURNING``, an ignored row returns nothing."""
+    if is_sqlite(conn):
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return postgresql.insert(table).on_conflict_do_nothing()

@@ -1,0 +1,164 @@
+"""The composition root: build every component from the settings, start listeners and jobs, stop
+cleanly. ``run()`` is what ``mss serve`` and ``mss demo`` call; tests start the same thing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config import Settings
+from directory.interfaces import Directory
+from directory.sql import SqlDirectory
+from directory.whitelist import parse_whitelist
+from mailbox_store.blobs import FileBlobStore, KeyRing
+from mailbox_store.interfaces import MailboxStore
+from mailbox_store.notify import ChangeHub
+from mailbox_store.sql import SqlMailboxStore
+from mss.audit import AuditLog, SqlAuditLog
+from mss.auth import Authenticator
+from mss.db import make_engine
+from mss.delivery import DeliveryService
+from mss.delivery.service import DeliverySettings
+from mss.policy.facts import Limits
+from mss.schema import upgrade
+from mss.smtp.listeners import Listener, start_smtp
+from mss.smtp.server import SmtpServices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Operator:
+    """Everything a running operator is made of; listeners are empty until started."""
+
+    settings: Settings
+    engine: AsyncEngine
+    directory: Directory
+    store: MailboxStore
+    audit: AuditLog
+    delivery: DeliveryService
+    authenticator: Authenticator
+    listeners: dict[str, Listener] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
+    """Storage, directory, store, audit and services, without listeners (CLI commands use it)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        engine = make_engine(
+            settings.database_url,
+            fsync=settings.storage.fsync,
+            busy_timeout_ms=settings.database.busy_timeout_ms,
+            pool_size=settings.database.pool_size,
+        )
+        stack.push_async_callback(engine.dispose)
+        await upgrade(engine)
+        directory = SqlDirectory(engine, settings.directory)
+        blobs = FileBlobStore(
+            settings.storage.blob_dir,
+            KeyRing.from_settings(settings.storage),
+            fsync=settings.storage.fsync,
+        )
+        store = SqlMailboxStore(
+            engine, blobs, ChangeHub(), group_commit_max=settings.storage.group_commit_max
+        )
+        stack.push_async_callback(store.close)
+        audit = SqlAuditLog(engine)
+        stack.push_async_callback(audit.close)
+        delivery = DeliveryService(
+            directory=directory,
+            store=store,
+            audit=audit,
+            settings=DeliverySettings(
+                hostname=settings.smtp.hostname,
+                limits=Limits(
+                    max_recipients=settings.smtp.max_recipients,
+                    patient_max_size=settings.policy.patient_max_message_size,
+                ),
+            ),
+        )
+        authenticator = Authenticator(directory, failure_delay=settings.smtp.auth_failure_delay)
+        yield Operator(settings, engine, directory, store, audit, delivery, authenticator)
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Operator]:
+    """A running operator: listeners open and jobs scheduled until the context exits."""
+    async with AsyncExitStack() as stack:
+        operator = await stack.enter_async_context(open_operator(settings))
+        await load_whitelist_if_empty(operator)
+        services = SmtpServices(
+            delivery=operator.delivery,
+            authenticator=operator.authenticator,
+            audit=operator.audit,
+            max_bad_commands=settings.smtp.max_bad_commands,
+        )
+        stack.push_async_callback(services.close_sessions)
+        for listener in await start_smtp(settings.smtp, settings.tls, services):
+            operator.listeners[listener.name] = listener
+            stack.push_async_callback(_close_server, listener.server)
+        job = asyncio.create_task(_profile_job(operator), name="profile-job")
+        stack.push_async_callback(_cancel, job)
+        yield operator
+
+
+async def run(
+    settings: Settings, *, ready: Callable[[Operator], Awaitable[None]] | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM, then stop listeners and flush everything."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with serving(settings) as operator:
+        if ready is not None:
+            await ready(operator)
+        await stop.wait()
+        log.info("stopping")
+
+
+async def load_whitelist_if_empty(operator: Operator) -> None:
+    """MSS-TRUST-1: the configured list is loaded when the database has none yet."""
+    path = operator.settings.directory.whitelist_file
+    status = await operator.directory.whitelist_status()
+    if path is None or status.entries:
+        return
+    whitelist = parse_whitelist(path.read_bytes())
+    await operator.directory.replace_whitelist(whitelist, datetime.now(UTC))
+    log.info("whitelist loaded entries=%d", len(whitelist.entries))
+
+
+async def _profile_job(operator: Operator) -> None:
+    """MSS-PAT-1: pending profiles open after the notice period unless opposed."""
+    settings = operator.settings.directory
+    while True:
+        try:
+            opened = await operator.directory.open_due_profiles(
+                datetime.now(UTC), timedelta(days=settings.auto_create_after_days)
+            )
+            if opened:
+                log.info("profiles auto-created count=%d", len(opened))
+        except Exception:
+            log.exception("profile job failed; will try again")
+        await asyncio.sleep(settings.profile_job_interval)
+
+
+async def _close_server(server: asyncio.Server) -> None:
+    server.close()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(server.wait_closed(), timeout=5)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailbox_store import filing_sqlite
 from mailbox_store.dialect import begin_write, is_sqlite
 from mailbox_store.filing import DeliveryRequest, FiledBatch, file_batch
 
@@ -115,4 +116,4 @@ def _read_pragmas(sync_engine: Engine) -> dict[str, int]:
 
 def _write_in_thread(sync_engine: Engine, requests: list[DeliveryRequest]) -> FiledBatch:
     with sync_engine.begin() as conn:
-        return file_batch(conn, requests)
+        return file_batch(conn, requests, filing_sqlite.file_in_savepoint)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -56,8 +57,14 @@ _INSERT_MESSAGE = insert(messages)
 _ACCOUNT_EXISTS = select(accounts.c.name).where(accounts.c.name == bindparam("b_account"))
 
 
-def file_batch(conn: Connection, requests: list[DeliveryRequest]) -> FiledBatch:
-    """File every target of ``requests``; the caller commits."""
+FileOne = Callable[[Connection, DeliveryRequest, Delivery], "tuple[Delivered, Change] | StoreError"]
+
+
+def file_batch(
+    conn: Connection, requests: list[DeliveryRequest], file_one: FileOne | None = None
+) -> FiledBatch:
+    """File every target of ``requests`` (each with ``file_one``); the caller commits."""
+    file_one = file_one or _file_in_savepoint
     slots = sorted(
         (target.account, target.folder, i, j)
         for i, request in enumerate(requests)
@@ -66,7 +73,7 @@ def file_batch(conn: Connection, requests: list[DeliveryRequest]) -> FiledBatch:
     filed: dict[tuple[int, int], Outcome] = {}
     batch = FiledBatch()
     for _, _, i, j in slots:
-        outcome = _file_in_savepoint(conn, requests[i], requests[i].targets[j])
+        outcome = file_one(conn, requests[i], requests[i].targets[j])
         if isinstance(outcome, StoreError):
             filed[i, j] = outcome
         else:

@@ -25,11 +25,13 @@ from mss.smtp.session import ConnectionState, Transaction
 from mss.tls import peer_certificate
 from mss.wire.errors import WireSyntaxError
 from mss.wire.sasl import parse_plain
+from mss.wire.smtp_data import DataProblem, DataReader, DataResult
 from mss.wire.smtp_params import parse_mail_params, parse_rcpt_params, split_path
 
 log = logging.getLogger(__name__)
 
 EXTRA_EXTENSIONS = ("ENHANCEDSTATUSCODES", "PIPELINING", "DSN")
+DATA_CHUNK = 256 * 1024
 
 
 class SmtpServices:
@@ -175,8 +177,6 @@ class MssSmtp(SMTP):
         if not decision.accepted:
             return replies.for_decision(decision)
         self.state.transaction = Transaction(sender, params)
-        if self.envelope is not None:  # aiosmtpd's own view of the transaction
-            self.envelope.mail_from = sender or "<>"
         return replies.OK_SENDER
 
     @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
@@ -210,9 +210,55 @@ class MssSmtp(SMTP):
             await self._count_error()  # refused recipients count too: no directory harvesting
             return
         transaction.recipients.append(Recipient(address, params.notify, params.orcpt))
-        if self.envelope is not None:
-            self.envelope.rcpt_tos.append(address)
         await self.push(replies.OK_RECIPIENT)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str | None) -> None:
+        """RFC 5321 §4.1.1.4, read in chunks by ``DataReader`` instead of line by line."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        transaction = self.state.transaction
+        if transaction is None or not transaction.recipients:
+            await self.push(replies.NEED_RECIPIENTS)
+            return
+        if arg:
+            await self.push(replies.syntax_error("DATA takes no argument"))
+            return
+        await self.push(replies.START_DATA)
+        result = await self._read_data()
+        if result is None:
+            return  # the client went away: nothing is stored
+        if result.problem is DataProblem.TOO_BIG:
+            status = replies.TOO_BIG
+        elif result.problem is DataProblem.LINE_TOO_LONG:
+            status = replies.LINE_TOO_LONG
+        else:
+            status = await self._deliver(transaction, result.content)
+        self._set_post_data_state()
+        await self.push(status)
+
+    async def _read_data(self) -> DataResult | None:
+        reader = DataReader(max_size=self.data_size_limit or 0, max_line=self.line_length_limit)
+        while not reader.done:
+            chunk = await self._reader.read(DATA_CHUNK)
+            if not chunk:
+                return None
+            reader.feed(chunk)
+        if reader.rest:  # pipelined commands after the final dot go back to the command loop
+            self._reader._buffer[:0] = reader.rest  # type: ignore[attr-defined]
+        return reader.result
+
+    async def _deliver(self, transaction: Transaction, data: bytes) -> str:
+        envelope = MssEnvelope(
+            sender=transaction.sender,
+            recipients=tuple(transaction.recipients),
+            ret=transaction.params.ret,
+            envid=transaction.params.envid,
+        )
+        report = await self.services.delivery.deliver(self.state.origin(), envelope, data)
+        if report.delivered:
+            return replies.queued(report.queue_id)
+        return replies.for_decision(report.outcomes[0].decision)
 
     # --- AUTH (MSS-TLS-2: aiosmtpd refuses AUTH before TLS and does not advertise it) -------
 
@@ -290,22 +336,6 @@ class _Handler:
         if ssl_object is not None:
             server._tls_established(ssl_object)
         return True
-
-    async def handle_DATA(self, server: MssSmtp, session: Session, envelope: Envelope) -> str:
-        transaction = server.state.transaction
-        if transaction is None or not transaction.recipients:
-            return replies.NEED_MAIL
-        mss_envelope = MssEnvelope(
-            sender=transaction.sender,
-            recipients=tuple(transaction.recipients),
-            ret=transaction.params.ret,
-            envid=transaction.params.envid,
-        )
-        data = envelope.original_content or b""
-        report = await server.services.delivery.deliver(server.state.origin(), mss_envelope, data)
-        if report.delivered:
-            return replies.queued(report.queue_id)
-        return replies.for_decision(report.outcomes[0].decision)
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("smtp session error session=%s", self._server.state.session_id, exc_info=error)

@@ -1,0 +1,89 @@
+"""Filing one target on SQLite with the driver's own cursor: the hot path of group commit.
+
+Same statements and the same SAVEPOINT per target as ``filing._file_in_savepoint``, but sent
+straight to ``sqlite3`` inside the transaction SQLAlchemy opened (``BEGIN IMMEDIATE``): SQLAlchemy's
+per-statement work (compiling parameters, result processing) cost more than SQLite itself here,
+about 2 ms per delivery against 0.1 ms. Dates are written in the format SQLAlchemy's SQLite
+``DateTime`` uses, so rows read back through SQLAlchemy exactly as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from mailbox_store.errors import StorageUnavailable, StoreError, UnknownAccount, UnknownFolder
+from mailbox_store.filing import DeliveryRequest
+from mailbox_store.models import Change, ChangeKind, Delivered, Delivery
+from mailbox_store.tables import encode_flags
+
+log = logging.getLogger(__name__)
+
+ALLOCATE_UID = (
+    "UPDATE mbx_folders SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 "
+    "WHERE account = ? AND name = ? RETURNING id, uidvalidity, uidnext, highest_modseq"
+)
+INSERT_MESSAGE = (
+    "INSERT INTO mbx_messages (folder_id, uid, modseq, flags, internal_date, size, blob_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+ACCOUNT_EXISTS = "SELECT 1 FROM mbx_accounts WHERE name = ?"
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite ``DateTime`` stores for an aware datetime, in UTC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def file_in_savepoint(
+    conn: Connection, request: DeliveryRequest, target: Delivery
+) -> tuple[Delivered, Change] | StoreError:
+    cursor = _cursor(conn)
+    cursor.execute("SAVEPOINT target")
+    try:
+        outcome = _file(cursor, request, target)
+    except sqlite3.IntegrityError as exc:
+        log.error("filing into one folder failed: %s", type(exc).__name__)
+        outcome = StorageUnavailable(f"cannot file into {target.account}: {target.folder}")
+    except BaseException:
+        cursor.execute("ROLLBACK TO target")
+        cursor.execute("RELEASE target")
+        raise
+    if isinstance(outcome, StoreError):
+        cursor.execute("ROLLBACK TO target")
+    cursor.execute("RELEASE target")
+    return outcome
+
+
+def _file(
+    cursor: Any, request: DeliveryRequest, target: Delivery
+) -> tuple[Delivered, Change] | StoreError:
+    row = cursor.execute(ALLOCATE_UID, (target.account, target.folder)).fetchone()
+    if row is None:
+        if cursor.execute(ACCOUNT_EXISTS, (target.account,)).fetchone() is None:
+            return UnknownAccount(target.account)
+        return UnknownFolder(f"{target.account}: {target.folder}")
+    folder_id, uidvalidity, uidnext, modseq = row
+    uid = uidnext - 1
+    cursor.execute(
+        INSERT_MESSAGE,
+        (
+            folder_id,
+            uid,
+            modseq,
+            encode_flags(target.flags),
+            sqlite_datetime(request.internal_date),
+            request.size,
+            request.blob_id,
+        ),
+    )
+    delivered = Delivered(target.account, folder_id, uidvalidity, uid)
+    return delivered, Change(target.account, folder_id, ChangeKind.EXISTS, (uid,), modseq)
+
+
+def _cursor(conn: Connection) -> Any:
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -137,6 +137,13 @@ class DeliveryService:
             for r, d in zip(envelope.recipients, decisions, strict=True)
         )
         report = DeliveryReport(queue_id, outcomes)
+        log.info(
+            "message queue_id=%s size=%d delivered=%d failed=%d",
+            queue_id,
+            len(data),
+            len(report.delivered),
+            len(report.failed),
+        )
         await self._after_delivery(origin, envelope, sender, data, report, notify_failures)
         return report
 

@@ -31,7 +31,7 @@ def read(stream: bytes, chunks: list[int] | None = None, **limits: int) -> DataR
 def reference(stream: bytes) -> tuple[bytes, bytes] | None:
     """Line by line, as RFC 5321 describes it: (content, rest) or None when unfinished."""
     lines = stream.split(b"\r\n")
-    content = []
+    content: list[bytes] = []
     consumed = 0
     for line in lines[:-1]:
         consumed += len(line) + 2

@@ -1,7 +1,7 @@
 """Message bodies as content-addressed, encrypted blobs.
 
 A blob id is the SHA-256 hex digest of the plaintext. ``FileBlobStore`` keeps one file per blob at
-``root/ab/cd/<id>``, encrypted with AES-256-GCM under the active key of a ``KeyRing``; the key id is
+``root/ab/<id>``, encrypted with AES-256-GCM under the active key of a ``KeyRing``; the key id is
 stored in the file so that older keys keep working after a rotation. File layout::
 
     b"MSB" | version (1 byte) | key id length (1 byte) | key id (UTF-8) | nonce (12) | sealed
@@ -21,7 +21,6 @@ import hashlib
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,12 +113,18 @@ def _associated_data(blob_id: str, key_id: bytes) -> bytes:
 
 
 class FileBlobStore:
-    """Encrypted blobs in a folder tree; ``put`` is durable when it returns (with ``fsync``)."""
+    """Encrypted blobs in a folder tree; ``put`` is durable when it returns (with ``fsync``).
+
+    Layout: ``root/<first two hex digits>/<blob id>``: 256 folders, all made early, so a put
+    seldom creates one. A put is one temporary file written and fsync'ed, renamed into place,
+    and its folder fsync'ed so the new name survives a crash.
+    """
 
     def __init__(self, root: Path, keyring: KeyRing, *, fsync: bool = True) -> None:
         self._root = root
         self._keyring = keyring
         self._fsync = fsync
+        self._folders: set[str] = set()  # folders known to exist (and to be durable)
 
     async def put(self, data: bytes) -> str:
         try:
@@ -133,15 +138,16 @@ class FileBlobStore:
     def path_of(self, blob_id: str) -> Path:
         if not _BLOB_ID.fullmatch(blob_id):
             raise BlobError(f"not a blob id: {blob_id[:80]!r}")
-        return self._root / blob_id[:2] / blob_id[2:4] / blob_id
+        return self._root / blob_id[:2] / blob_id
 
     def _put(self, data: bytes) -> str:
         blob_id = blob_id_of(data)
-        path = self.path_of(blob_id)
-        if path.exists():  # content-addressed: same id, same plaintext
+        path = str(self.path_of(blob_id))
+        if os.path.exists(path):  # content-addressed: same id, same plaintext
             return blob_id
-        self._make_folders(path.parent)
-        self._write_atomically(path, seal(self._keyring, blob_id, data))
+        folder = os.path.dirname(path)
+        self._make_folder(folder)
+        self._write_atomically(path, folder, seal(self._keyring, blob_id, data))
         return blob_id
 
     def _get(self, blob_id: str) -> bytes:
@@ -153,33 +159,41 @@ class FileBlobStore:
             raise StorageUnavailable(f"cannot read blob {blob_id}: {exc.strerror}") from exc
         return unseal(self._keyring, blob_id, raw)
 
-    def _make_folders(self, folder: Path) -> None:
-        """Create missing folders; each new entry is made durable in its parent."""
-        missing: list[Path] = []
-        while not folder.is_dir():
-            missing.append(folder)
-            folder = folder.parent
+    def _make_folder(self, folder: str) -> None:
+        """Create the folder (and the root) if missing; each new entry made durable."""
+        if folder in self._folders:
+            return
+        missing: list[str] = []
+        current = folder
+        while not os.path.isdir(current):
+            missing.append(current)
+            current = os.path.dirname(current)
         for new in reversed(missing):
             with contextlib.suppress(FileExistsError):
-                new.mkdir()
-            self._sync_folder(new.parent)
+                os.mkdir(new)
+            self._sync_folder(os.path.dirname(new))
+        self._folders.add(folder)
 
-    def _write_atomically(self, path: Path, content: bytes) -> None:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    def _write_atomically(self, path: str, folder: str, content: bytes) -> None:
+        temp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(content)
-                file.flush()
+            try:
+                view = memoryview(content)
+                while view:
+                    view = view[os.write(fd, view) :]
                 if self._fsync:
-                    os.fsync(file.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(temp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
-        self._sync_folder(path.parent)
+        self._sync_folder(folder)
 
-    def _sync_folder(self, folder: Path) -> None:
+    def _sync_folder(self, folder: str) -> None:
         if not self._fsync:
             return
         fd = os.open(folder, os.O_RDONLY)

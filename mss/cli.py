@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
+import uvloop
 
 from config import ConfigError, Settings, load_settings
 from config.example import render_example
@@ -96,7 +97,7 @@ def serve(config_path: Path) -> None:
     """Run the operator until SIGINT/SIGTERM."""
     settings = _settings(config_path)
     logging.getLogger().setLevel(settings.logging.level)
-    asyncio.run(run(settings, ready=_announce))
+    _run_loop(run(settings, ready=_announce))
 
 
 async def _announce(operator: Operator) -> None:
@@ -133,7 +134,7 @@ def demo(folder: Path, port_base: int) -> None:
         click.echo(f"Accounts, passwords and certificates: {manifest}")
         click.echo("Stop with Ctrl-C.")
 
-    asyncio.run(run(settings, ready=ready))
+    _run_loop(run(settings, ready=ready))
 
 
 # --- config -------------------------------------------------------------------------------------
@@ -389,3 +390,8 @@ async def _patient_domain(op: Operator) -> str:
         if found.kind is DomainKind.PATIENT:
             return found.name
     raise CliError("no patient domain is hosted (mss domain add NAME --kind patient)")
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Serve on uvloop: libuv's event loop with TLS in C, about twice asyncio's throughput."""
+    uvloop.run(main)

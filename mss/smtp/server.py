@@ -12,7 +12,7 @@ import logging
 import ssl
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session, syntax
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session, TLSSetupException, syntax
 
 from directory.dn import normalise_dn
 from mss.audit import AuditEvent, AuditLog, clip
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 EXTRA_EXTENSIONS = ("ENHANCEDSTATUSCODES", "PIPELINING", "DSN")
 DATA_CHUNK = 256 * 1024
+_TLS_ACTIVE: Any = True
 
 
 class SmtpServices:
@@ -152,6 +153,44 @@ class MssSmtp(SMTP):
             await super().smtp_EHLO(hostname)
         finally:
             self._raw_replies = False
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str | None) -> None:
+        """RFC 3207 through the event loop's own ``start_tls`` (C code under uvloop), instead of
+        aiosmtpd's hand-wired ``SSLProtocol``."""
+        if arg:
+            await self.push(replies.syntax_error("STARTTLS takes no argument"))
+            return
+        if self.tls_context is None or self._tls_protocol:
+            await self.push(replies.TLS_UNAVAILABLE)
+            return
+        await self.push(replies.READY_FOR_TLS)
+        self._original_transport = self.transport  # closed with the session (aiosmtpd does so)
+        try:
+            await self._writer.start_tls(self.tls_context)
+        except (ssl.SSLError, OSError, EOFError) as error:
+            self._tls_failed(error)
+            raise TLSSetupException() from error
+        self.transport = self._writer.transport
+        self._reader._transport = self.transport  # type: ignore[attr-defined]
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        self._tls_protocol = _TLS_ACTIVE  # aiosmtpd only asks "is TLS on?"
+        # RFC 3207 §4.2: forget everything said before TLS (a new session: EHLO again).
+        peer = self.session.peer if self.session else None
+        self.session = self._create_session()
+        self.session.peer = peer
+        self.session.ssl = {"ssl_object": ssl_object}
+        self._set_rset_state()  # type: ignore[no-untyped-call]
+        self.state.helo = ""
+        self._tls_established(ssl_object)
+
+    def _tls_failed(self, error: BaseException) -> None:
+        self.services.audit.record(
+            AuditEvent.TLS_FAILED,
+            session_id=self.state.session_id,
+            peer=self.state.peer,
+            error=clip(type(error).__name__),
+        )
 
     @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_MAIL(self, arg: str | None) -> None:
@@ -330,12 +369,6 @@ class _Handler:
         head, *extensions = lines
         body = [f"250-{ext}" for ext in [head, *extensions[:-1]]]
         return [*body, f"250 {extensions[-1]}"]
-
-    def handle_STARTTLS(self, server: MssSmtp, session: Session, envelope: Envelope) -> bool:
-        ssl_object = (session.ssl or {}).get("ssl_object")
-        if ssl_object is not None:
-            server._tls_established(ssl_object)
-        return True
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("smtp session error session=%s", self._server.state.session_id, exc_info=error)

@@ -12,6 +12,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+import uvloop
+
 from config import Settings, load_settings
 from mss import demo
 from mss.app import Operator, serving
@@ -29,7 +31,7 @@ class RunningOperator:
             update={"argon2_time_cost": 1, "argon2_memory_kib": 8}
         )
         self.settings: Settings = settings.model_copy(update={"smtp": smtp, "directory": directory})
-        self._loop = asyncio.new_event_loop()
+        self._loop = uvloop.new_event_loop()  # the loop `mss serve` runs on
         self._ready: Future[Operator] = Future()
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -86,7 +86,7 @@ async def test_round_trip_with_fsync(tmp_path: Path) -> None:
     blob_id = await store.put(BODY)
     assert blob_id == hashlib.sha256(BODY).hexdigest()
     assert await store.get(blob_id) == BODY
-    assert blob_files(tmp_path) == [tmp_path / blob_id[:2] / blob_id[2:4] / blob_id]
+    assert blob_files(tmp_path) == [tmp_path / blob_id[:2] / blob_id]
 
 
 async def test_empty_and_large_bodies_round_trip(tmp_path: Path) -> None:

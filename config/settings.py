@@ -88,6 +88,12 @@ class StorageSettings(Section):
     )
     active_key: str = Field("", description="Key id used to encrypt new blobs.")
     fsync: bool = Field(True, description="fsync blobs and the database before acknowledging.")
+    inline_max: int = Field(
+        256 * 1024,
+        ge=0,
+        description="Bodies up to this many bytes are kept (encrypted) in the database, in the "
+        "delivery's own transaction; larger ones as blob files. 0: always files.",
+    )
     group_commit_max: int = Field(
         128, gt=0, description="Most deliveries committed together in one transaction."
     )

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailbox_store import filing_sqlite
 from mailbox_store.dialect import begin_write, is_sqlite
 from mailbox_store.filing import DeliveryRequest, FiledBatch, file_batch
+from mailbox_store.inline import InlineBlobs
 
 
 class BatchWriter(Protocol):
@@ -37,22 +38,23 @@ class BatchWriter(Protocol):
     async def close(self) -> None: ...
 
 
-def make_batch_writer(engine: AsyncEngine) -> BatchWriter:
+def make_batch_writer(engine: AsyncEngine, inline: InlineBlobs | None = None) -> BatchWriter:
     """The thread writer for a SQLite file, the engine writer otherwise."""
     url = engine.url
     in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
     if is_sqlite(engine) and not in_memory:
-        return SqliteThreadWriter(engine)
-    return EngineBatchWriter(engine)
+        return SqliteThreadWriter(engine, inline)
+    return EngineBatchWriter(engine, inline)
 
 
 class EngineBatchWriter:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, inline: InlineBlobs | None = None) -> None:
         self._engine = engine
+        self._inline = inline
 
     async def write(self, requests: list[DeliveryRequest]) -> FiledBatch:
         async with begin_write(self._engine) as conn:
-            return await conn.run_sync(file_batch, requests)
+            return await conn.run_sync(file_batch, requests, None, self._inline)
 
     async def close(self) -> None:
         return None
@@ -62,15 +64,18 @@ _MIRRORED = ("synchronous", "foreign_keys", "busy_timeout")
 
 
 class SqliteThreadWriter:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, inline: InlineBlobs | None = None) -> None:
         self._engine = engine
+        self._inline = inline
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbox-writer")
         self._sync_engine: Engine | None = None
 
     async def write(self, requests: list[DeliveryRequest]) -> FiledBatch:
         sync_engine = self._sync_engine or await self._start()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _write_in_thread, sync_engine, requests)
+        return await loop.run_in_executor(
+            self._executor, _write_in_thread, sync_engine, requests, self._inline
+        )
 
     async def pragmas(self) -> dict[str, int]:
         """The pragmas in force on the writer's own connection (for diagnostics and tests)."""
@@ -114,6 +119,8 @@ def _read_pragmas(sync_engine: Engine) -> dict[str, int]:
         return {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar_one() for name in _MIRRORED}
 
 
-def _write_in_thread(sync_engine: Engine, requests: list[DeliveryRequest]) -> FiledBatch:
+def _write_in_thread(
+    sync_engine: Engine, requests: list[DeliveryRequest], inline: InlineBlobs | None
+) -> FiledBatch:
     with sync_engine.begin() as conn:
-        return file_batch(conn, requests, filing_sqlite.file_in_savepoint)
+        return file_batch(conn, requests, filing_sqlite.file_in_savepoint, inline)

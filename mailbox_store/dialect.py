@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
 
-def is_sqlite(conn: AsyncConnection | AsyncEngine) -> bool:
+def is_sqlite(conn: AsyncConnection | AsyncEngine | Connection) -> bool:
     return conn.dialect.name == "sqlite"
 
 
@@ -34,7 +34,7 @@ async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-def insert_ignore(conn: AsyncConnection, table: Table) -> Insert:
+def insert_ignore(conn: AsyncConnection | Connection, table: Table) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING``; with ``RETURNING``, an ignored row returns nothing."""
     if is_sqlite(conn):
         return sqlite.insert(table).on_conflict_do_nothing()

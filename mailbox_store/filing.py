@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from mailbox_store.errors import StorageUnavailable, StoreError, UnknownAccount, UnknownFolder
+from mailbox_store.inline import InlineBlobs, store_inline
 from mailbox_store.models import Change, ChangeKind, Delivered, Delivery
 from mailbox_store.tables import accounts, encode_flags, folders, messages
 
@@ -36,6 +37,7 @@ class DeliveryRequest:
     targets: tuple[Delivery, ...]
     internal_date: datetime
     future: asyncio.Future[list[Outcome]]
+    inline: bytes | None = None  # the plaintext body, when it is to be kept in the database
 
 
 @dataclass
@@ -61,10 +63,19 @@ FileOne = Callable[[Connection, DeliveryRequest, Delivery], "tuple[Delivered, Ch
 
 
 def file_batch(
-    conn: Connection, requests: list[DeliveryRequest], file_one: FileOne | None = None
+    conn: Connection,
+    requests: list[DeliveryRequest],
+    file_one: FileOne | None = None,
+    inline: InlineBlobs | None = None,
 ) -> FiledBatch:
-    """File every target of ``requests`` (each with ``file_one``); the caller commits."""
+    """File every target of ``requests`` (each with ``file_one``) after the inline bodies;
+    the caller commits."""
     file_one = file_one or _file_in_savepoint
+    bodies = [(r.blob_id, r.inline) for r in requests if r.inline is not None]
+    if bodies:
+        if inline is None:
+            raise ValueError("inline bodies given to a writer without inline blob storage")
+        store_inline(conn, inline, bodies)
     slots = sorted(
         (target.account, target.folder, i, j)
         for i, request in enumerate(requests)

@@ -59,14 +59,21 @@ class GroupCommitter:
         self.stats = GroupCommitStats()
 
     async def submit(
-        self, blob_id: str, size: int, targets: tuple[Delivery, ...], internal_date: datetime
+        self,
+        blob_id: str,
+        size: int,
+        targets: tuple[Delivery, ...],
+        internal_date: datetime,
+        inline: bytes | None = None,
     ) -> list[Outcome]:
         """File ``targets``; returns once the batch holding them is committed."""
         if self._closed:
             raise StorageUnavailable("the mailbox store is closed")
         self._start_writer()
         future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(DeliveryRequest(blob_id, size, targets, internal_date, future))
+        self._queue.put_nowait(
+            DeliveryRequest(blob_id, size, targets, internal_date, future, inline)
+        )
         return await future
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Row, Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store.batch_writers import make_batch_writer
+from mailbox_store.blobs import blob_id_of
 from mailbox_store.dialect import begin_write, insert_ignore
 from mailbox_store.errors import (
     FolderExists,
@@ -24,6 +25,7 @@ from mailbox_store.errors import (
     UnknownMessage,
 )
 from mailbox_store.group_commit import GroupCommitStats, GroupCommitter
+from mailbox_store.inline import InlineBlobs
 from mailbox_store.interfaces import BlobStore
 from mailbox_store.logic import (
     DELETED,
@@ -47,19 +49,33 @@ from mailbox_store.models import (
     SpecialUse,
 )
 from mailbox_store.notify import ChangeHub, ChangeSubscription
-from mailbox_store.tables import accounts, decode_flags, encode_flags, folders, messages
+from mailbox_store.tables import (
+    accounts,
+    decode_flags,
+    encode_flags,
+    folders,
+    inline_blobs,
+    messages,
+)
 
 _CHUNK = 500  # bound parameters per IN (...) list, far below SQLite's and asyncpg's limits
 
 
 class SqlMailboxStore:
     def __init__(
-        self, engine: AsyncEngine, blobs: BlobStore, hub: ChangeHub, *, group_commit_max: int = 128
+        self,
+        engine: AsyncEngine,
+        blobs: BlobStore,
+        hub: ChangeHub,
+        *,
+        group_commit_max: int = 128,
+        inline: InlineBlobs | None = None,
     ) -> None:
         self._engine = engine
         self._blobs = blobs
         self._hub = hub
-        writer = make_batch_writer(engine)
+        self._inline = inline
+        writer = make_batch_writer(engine, inline)
         self._writer = GroupCommitter(writer, hub, max_batch=group_commit_max)
 
     async def create_account(self, account: str) -> None:
@@ -111,6 +127,9 @@ class SqlMailboxStore:
         for target in targets:
             check_flags(target.flags)
         when = internal_date_or_now(internal_date)
+        if self._inline is not None and self._inline.accepts(body):
+            blob_id = blob_id_of(body)  # sealed and written in the batch's transaction
+            return await self._writer.submit(blob_id, len(body), tuple(targets), when, body)
         blob_id = await self._blobs.put(body)  # one blob, however many targets
         return await self._writer.submit(blob_id, len(body), tuple(targets), when)
 
@@ -127,15 +146,19 @@ class SqlMailboxStore:
         return found
 
     async def get_body(self, folder_id: int, uid: int) -> bytes:
-        query = select(messages.c.blob_id).where(
-            messages.c.folder_id == folder_id, messages.c.uid == uid
+        query = (
+            select(messages.c.blob_id, inline_blobs.c.content)
+            .outerjoin(inline_blobs, inline_blobs.c.blob_id == messages.c.blob_id)
+            .where(messages.c.folder_id == folder_id, messages.c.uid == uid)
         )
         async with self._engine.connect() as conn:
-            blob_id = (await conn.execute(query)).scalar_one_or_none()
-            if blob_id is None:
+            row = (await conn.execute(query)).first()
+            if row is None:
                 await _folder_by_id(conn, folder_id)
                 raise UnknownMessage(f"folder {folder_id}: no UID {uid}")
-        return await self._blobs.get(blob_id)
+        if row.content is not None and self._inline is not None:
+            return self._inline.open(row.blob_id, row.content)
+        return await self._blobs.get(row.blob_id)
 
     async def store_flags(
         self, folder_id: int, uids: Sequence[int], flags: frozenset[str], mode: FlagMode

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -98,6 +99,16 @@ messages = Table(
     Column("blob_id", String(64), nullable=False),
     Index("ix_mbx_messages_folder_modseq", "folder_id", "modseq"),
     Index("ix_mbx_messages_blob", "blob_id"),  # for the future blob garbage collector
+)
+
+
+# Small bodies, sealed like blob files (same format, same keys), written in the delivery's own
+# transaction so that one commit makes both the body and its rows durable.
+inline_blobs = Table(
+    "mbx_blobs",
+    metadata,
+    Column("blob_id", String(64), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
 )
 
 

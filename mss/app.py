@@ -19,6 +19,7 @@ from directory.interfaces import Directory
 from directory.sql import SqlDirectory
 from directory.whitelist import parse_whitelist
 from mailbox_store.blobs import FileBlobStore, KeyRing
+from mailbox_store.inline import InlineBlobs
 from mailbox_store.interfaces import MailboxStore
 from mailbox_store.notify import ChangeHub
 from mailbox_store.sql import SqlMailboxStore
@@ -63,13 +64,16 @@ async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
         directory = SqlDirectory(engine, settings.directory)
-        blobs = FileBlobStore(
-            settings.storage.blob_dir,
-            KeyRing.from_settings(settings.storage),
-            fsync=settings.storage.fsync,
-        )
+        keyring = KeyRing.from_settings(settings.storage)
+        blobs = FileBlobStore(settings.storage.blob_dir, keyring, fsync=settings.storage.fsync)
         store = SqlMailboxStore(
-            engine, blobs, ChangeHub(), group_commit_max=settings.storage.group_commit_max
+            engine,
+            blobs,
+            ChangeHub(),
+            group_commit_max=settings.storage.group_commit_max,
+            inline=InlineBlobs(keyring, settings.storage.inline_max)
+            if settings.storage.inline_max
+            else None,
         )
         stack.push_async_callback(store.close)
         audit = SqlAuditLog(engine)

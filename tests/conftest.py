@@ -50,3 +50,16 @@ async def pg_engine() -> AsyncIterator[AsyncEngine]:
     engine = make_engine(url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A fresh engine on each SQL backend (the schema is the test's business)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sql.db'}"
+    if request.param == "postgres":
+        url = pg_url() or ""
+        if not url:
+            pytest.skip("no PostgreSQL (set MSS_TEST_PG_URL)")
+    engine = make_engine(url, fsync=False)
+    yield engine
+    await engine.dispose()

@@ -17,27 +17,18 @@ from mailbox_store.models import Delivered, Delivery
 from mailbox_store.notify import ChangeHub
 from mailbox_store.sql import SqlMailboxStore
 from mailbox_store.tables import inline_blobs, metadata
-from mss.db import make_engine
-from tests.conftest import pg_url
 
 ALICE = "alice@hopital.mssante.fr"
 BOB = "bob@hopital.mssante.fr"
 LIMIT = 4096
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}"
-    if request.param == "postgres":
-        url = pg_url() or ""
-        if not url:
-            pytest.skip("no PostgreSQL (set MSS_TEST_PG_URL)")
-    engine = make_engine(url, fsync=False)
-    async with engine.begin() as conn:
+@pytest.fixture
+async def engine(sql_engine: AsyncEngine) -> AsyncEngine:
+    async with sql_engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
         await conn.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
+    return sql_engine
 
 
 @pytest.fixture

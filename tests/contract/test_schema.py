@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mss.db import make_engine
 from mss.schema import METADATA, upgrade
-from tests.conftest import pg_url
 
 
 async def _reset(engine: AsyncEngine) -> None:
@@ -33,17 +29,10 @@ def _diff(connection: Connection) -> list[Any]:
     return list(compare_metadata(context, combined))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'schema.db'}"
-    if request.param == "postgres":
-        url = pg_url() or ""
-        if not url:
-            pytest.skip("no PostgreSQL (set MSS_TEST_PG_URL)")
-    engine = make_engine(url, fsync=False)
-    await _reset(engine)
-    yield engine
-    await engine.dispose()
+@pytest.fixture
+async def engine(sql_engine: AsyncEngine) -> AsyncEngine:
+    await _reset(sql_engine)
+    return sql_engine
 
 
 async def test_upgrade_matches_the_models_and_is_idempotent(engine: AsyncEngine) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +154,36 @@ def test_whitelist_import(config: Path, tmp_path: Path) -> None:
     refused = mss("whitelist", "import", str(broken), config=config)
     assert refused.returncode == 1
     assert refused.stderr.startswith("mss: error:")
+
+
+def test_serve_starts_and_stops_cleanly(config: Path) -> None:
+    config.write_text(
+        config.read_text()
+        + "".join(f"[smtp.{name}]\nport = 0\n" for name in ("mx", "submission", "submissions"))
+    )
+    env = {
+        **os.environ,
+        "MSS_DIRECTORY__ARGON2_TIME_COST": "1",
+        "MSS_DIRECTORY__ARGON2_MEMORY_KIB": "8",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mss", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        announced = [process.stdout.readline().strip() for _ in range(3)]
+        assert [line.split(":")[0] for line in announced] == ["mx", "submission", "submissions"]
+        port = int(announced[0].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            assert client.recv(100).startswith(b"220 ")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if process.stdout is not None:
+            process.stdout.close()

@@ -3,6 +3,7 @@ and the server keeps serving (MSS-MSG-5, SEC-IN-*)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -259,3 +260,26 @@ def test_foreign_ca_certificate_fails_the_handshake(
     finally:
         raw.close()
     still_serving(running)
+
+
+def test_every_reply_has_an_enhanced_code(running: RunningOperator) -> None:
+    """RFC 2034: every 2xx/4xx/5xx reply but the greeting and EHLO carries an enhanced code."""
+    session = RawSession(running)
+    commands = [
+        b"NOOP",
+        b"HELP",
+        b"VRFY postmaster",
+        b"EXPN list",
+        b"RSET",
+        b"BOGUS",
+        b"MAIL FROM:<broken",
+        b"RCPT TO:<x@y.z>",
+        b"DATA",
+        b"HELO again",
+        b"QUIT",
+    ]
+    for command in commands:
+        _, text = session.command(command)
+        status = text.split(b" ")[1]
+        assert re.fullmatch(rb"[245]\.\d{1,3}\.\d{1,3}", status), (command, text)
+    session.close()

@@ -42,6 +42,9 @@ class SmtpSettings(Section):
         50 * MIB, gt=0, description="Largest message accepted, in bytes (EHLO SIZE)."
     )
     max_recipients: int = Field(100, gt=0, description="Most recipients in one transaction.")
+    max_connections: int = Field(
+        1000, gt=0, description="Open SMTP connections per node; more are told 421 4.7.0."
+    )
     max_line_length: int = Field(
         1000, ge=1000, description="Longest line accepted, CRLF included (RFC 5321 §4.5.3.1.6)."
     )

@@ -105,6 +105,7 @@ async def serving(settings: Settings) -> AsyncIterator[Operator]:
             authenticator=operator.authenticator,
             audit=operator.audit,
             max_bad_commands=settings.smtp.max_bad_commands,
+            max_connections=settings.smtp.max_connections,
         )
         stack.push_async_callback(services.close_sessions)
         for listener in await start_smtp(settings.smtp, settings.tls, services):

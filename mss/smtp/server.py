@@ -45,11 +45,13 @@ class SmtpServices:
         authenticator: Authenticator,
         audit: AuditLog,
         max_bad_commands: int,
+        max_connections: int = 1000,
     ) -> None:
         self.delivery = delivery
         self.authenticator = authenticator
         self.audit = audit
         self.max_bad_commands = max_bad_commands
+        self.max_connections = max_connections
         self.sessions: set[MssSmtp] = set()
 
     async def close_sessions(self) -> None:
@@ -81,6 +83,11 @@ class MssSmtp(SMTP):
         line = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
         if not self._greeted:
             self._greeted = True
+            if len(self.services.sessions) >= self.services.max_connections:
+                await super().push(replies.TOO_MANY_CONNECTIONS)
+                if self.transport is not None:
+                    self.transport.close()
+                return
             self._opened()
         elif not self._raw_replies:
             line = replies.with_enhanced_code(line)

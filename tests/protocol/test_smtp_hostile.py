@@ -286,3 +286,18 @@ def test_every_reply_has_an_enhanced_code(running: RunningOperator) -> None:
         status = text.split(b" ")[1]
         assert re.fullmatch(rb"[245]\.\d{1,3}\.\d{1,3}", status), (command, text)
     session.close()
+
+
+def test_connections_beyond_the_limit_are_told_to_come_back(tmp_path: Path) -> None:
+    limited = RunningOperator(tmp_path / "few", max_connections=2).start()
+    try:
+        first = RawSession(limited)
+        second = RawSession(limited)
+        with socket.create_connection(("127.0.0.1", limited.port("mx")), timeout=10) as third:
+            greeting = third.makefile("rb").readline()
+        assert greeting.startswith(b"421 4.7.0")
+        assert first.command(b"NOOP")[0] == 250
+        first.close()
+        second.close()
+    finally:
+        limited.stop()

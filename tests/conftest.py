@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mss.db import make_engine
@@ -14,6 +15,11 @@ from mss.db import make_engine
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"
 DATA = Path(__file__).resolve().parent / "data"
+
+# CI runs are reproducible: the same examples every time (locally, new ones each run).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pg_url() -> str | None:

@@ -51,6 +51,12 @@ class RawSession:
         self.send(line + b"\r\n")
         return self.read_reply()
 
+    def start_data(self, to: str) -> None:
+        """MAIL, RCPT and DATA accepted: what is sent next is message data."""
+        assert self.command(f"MAIL FROM:<{PEER_SENDER}>".encode())[0] == 250
+        assert self.command(f"RCPT TO:<{to}>".encode())[0] == 250
+        assert self.command(b"DATA")[0] == 354
+
     def close(self) -> None:
         self.sock.close()
 
@@ -70,9 +76,7 @@ def test_smtp_smuggling_bare_lf_is_refused(running: RunningOperator) -> None:
     to = doctor(running)
     before = len(inbox(running, to))
     session = RawSession(running)
-    session.command(f"MAIL FROM:<{PEER_SENDER}>".encode())
-    session.command(f"RCPT TO:<{to}>".encode())
-    assert session.command(b"DATA")[0] == 354
+    session.start_data(to)
     smuggled = (
         b"Subject: a\r\n\r\nhello\n.\nMAIL FROM:<x@evil.example>\nRCPT TO:<"
         + to.encode()
@@ -91,9 +95,7 @@ def test_bare_cr_is_refused(running: RunningOperator) -> None:
     to = doctor(running)
     before = len(inbox(running, to))
     session = RawSession(running)
-    session.command(f"MAIL FROM:<{PEER_SENDER}>".encode())
-    session.command(f"RCPT TO:<{to}>".encode())
-    session.command(b"DATA")
+    session.start_data(to)
     session.send(b"Subject: a\r\n\r\nhello\rworld\r\n.\r\n")
     assert enhanced(session.read_reply()) == (550, b"5.5.2")
     session.close()
@@ -109,9 +111,7 @@ def test_oversize_message_is_refused(running: RunningOperator) -> None:
         552,
         b"5.3.4",
     )
-    session.command(f"MAIL FROM:<{PEER_SENDER}>".encode())
-    session.command(f"RCPT TO:<{to}>".encode())
-    session.command(b"DATA")
+    session.start_data(to)
     line = b"x" * 998 + b"\r\n"
     chunk = line * 1024
     sent = 0
@@ -178,9 +178,7 @@ def test_overlong_data_line_is_refused(running: RunningOperator) -> None:
     to = doctor(running)
     before = len(inbox(running, to))
     session = RawSession(running)
-    session.command(f"MAIL FROM:<{PEER_SENDER}>".encode())
-    session.command(f"RCPT TO:<{to}>".encode())
-    session.command(b"DATA")
+    session.start_data(to)
     session.send(b"Subject: long\r\n\r\n" + b"y" * 20_000 + b"\r\n.\r\n")
     code, _ = session.read_reply()
     assert code == 500
@@ -207,9 +205,7 @@ def test_client_vanishing_mid_data_stores_nothing(running: RunningOperator) -> N
     to = doctor(running)
     before = len(inbox(running, to))
     session = RawSession(running)
-    session.command(f"MAIL FROM:<{PEER_SENDER}>".encode())
-    session.command(f"RCPT TO:<{to}>".encode())
-    session.command(b"DATA")
+    session.start_data(to)
     session.send(b"Subject: partial\r\n\r\n" + b"half a message\r\n" * 1000)
     session.sock.shutdown(socket.SHUT_RDWR)
     session.close()

@@ -10,11 +10,17 @@ from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from directory.tables import metadata as directory_metadata
+from dmp_bridge.store.tables import metadata as dmp_metadata
 from mailbox_store.tables import metadata as store_metadata
 from mss.audit.tables import metadata as audit_metadata
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-METADATA: tuple[MetaData, ...] = (directory_metadata, store_metadata, audit_metadata)
+METADATA: tuple[MetaData, ...] = (
+    directory_metadata,
+    store_metadata,
+    audit_metadata,
+    dmp_metadata,
+)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

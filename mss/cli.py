@@ -31,6 +31,7 @@ from directory.models import (
 from directory.whitelist import parse_whitelist
 from mss import demo as demo_module
 from mss.app import Operator, open_operator, run
+from mss.dkim import dns_record, generate_key, save_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -395,3 +396,28 @@ async def _patient_domain(op: Operator) -> str:
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Serve on uvloop: libuv's event loop with TLS in C, about twice asyncio's throughput."""
     uvloop.run(main)
+
+
+@main.group()
+def dkim() -> None:
+    """DKIM keys for our domains."""
+
+
+@dkim.command("keygen")
+@click.argument("domain")
+@click.option("--selector", default="mss1", show_default=True)
+@click.option("--kind", type=click.Choice(["rsa", "ed25519"]), default="rsa", show_default=True)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Private key file (default: DOMAIN.SELECTOR.dkim.pem), created mode 0600.",
+)
+def dkim_keygen(domain: str, selector: str, kind: str, out: Path | None) -> None:
+    """Make a key and print the DNS TXT record to publish."""
+    key = generate_key("ed25519" if kind == "ed25519" else "rsa")
+    path = out or Path(f"{domain}.{selector}.dkim.pem")
+    save_key(key, path)
+    name, value = dns_record(selector, domain, key)
+    click.echo(f"private key: {path}")
+    click.echo(f"{name}. IN TXT {value}")

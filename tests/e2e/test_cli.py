@@ -187,3 +187,14 @@ def test_serve_starts_and_stops_cleanly(config: Path) -> None:
             process.kill()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_dkim_keygen_prints_the_dns_record(tmp_path: Path) -> None:
+    key = tmp_path / "k.pem"
+    result = mss("dkim", "keygen", "hop.mssante.fr", "--selector", "s1", "--out", str(key))
+    assert result.returncode == 0, result.stderr
+    assert 's1._domainkey.hop.mssante.fr. IN TXT "v=DKIM1; k=rsa; p=' in result.stdout
+    assert key.stat().st_mode & 0o077 == 0
+    again = mss("dkim", "keygen", "hop.mssante.fr", "--out", str(key))
+    assert again.returncode == 1  # never overwrites a key
+    assert "Traceback" not in again.stderr

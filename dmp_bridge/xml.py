@@ -30,7 +30,11 @@ _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(?=[\s/>])")
 
 
 def hardened_parser() -> etree.XMLParser:
-    """A new lxml parser with every SEC-IN-1 protection on (parsers are not thread-safe)."""
+    """A new lxml parser with every SEC-IN-1 protection on (parsers are not thread-safe).
+
+    ``directory.whitelist`` holds the same settings: the two packages may not import each other
+    (ARCHITECTURE.md), so each keeps its own few lines rather than a shared module.
+    """
     # SEC-IN-1
     return etree.XMLParser(
         resolve_entities=False,

@@ -51,6 +51,8 @@ def _toml_value(value: Any) -> str | None:
         return json.dumps(str(value))
     if isinstance(value, SecretStr):
         return json.dumps("")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(_toml_value(v)) for v in value) + "]"
     if isinstance(value, dict):
         items = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
         return "{ " + items + " }" if items else "{}"

@@ -100,11 +100,113 @@ class StorageSettings(Section):
     group_commit_max: int = Field(
         128, gt=0, description="Most deliveries committed together in one transaction."
     )
+    default_quota: int = Field(
+        0, ge=0, description="Storage quota per mailbox in bytes (0 = unlimited)."
+    )
+
+
+class ImapSettings(Section):
+    imap: ListenerSettings = Field(
+        ListenerSettings(port=143), description="IMAP for professionals, STARTTLS required (143)."
+    )
+    imaps: ListenerSettings = Field(
+        ListenerSettings(port=993), description="IMAP for professionals, implicit TLS (993)."
+    )
+    max_connections: int = Field(
+        5000, gt=0, description="Open IMAP connections per node; more are told BYE."
+    )
+    max_line_length: int = Field(
+        65536, ge=8192, description="Longest command line (literals excluded), in bytes."
+    )
+    max_literal: int = Field(
+        50 * MIB, gt=0, description="Largest literal (APPEND included), in bytes."
+    )
+    max_bad_commands: int = Field(
+        20, gt=0, description="Syntax errors and failed logins before the connection is closed."
+    )
+    auth_failure_delay: float = Field(
+        1.0, ge=0, description="Seconds to wait before answering a failed LOGIN/AUTHENTICATE."
+    )
+    idle_timeout: float = Field(
+        1800.0, ge=60, description="Seconds of silence before an idle client is logged out."
+    )
+    login_timeout: float = Field(
+        60.0, gt=0, description="Seconds a client may stay unauthenticated."
+    )
+
+
+class OutboundSettings(Section):
+    routes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Static routes, domain -> "host:port", used instead of the MX lookup '
+        "(private deployments, tests).",
+    )
+    port: int = Field(25, gt=0, le=65535, description="Port of remote MX hosts.")
+    retry_schedule: list[float] = Field(
+        [60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0],
+        min_length=1,
+        description="Seconds before each retry; the last value repeats until the expiry.",
+    )
+    expiry: float = Field(
+        5 * 86400.0, gt=0, description="Seconds before an undeliverable message bounces."
+    )
+    delay_warning: float = Field(
+        4 * 3600.0, ge=0, description="Seconds before a 'delayed' DSN is sent (0: never)."
+    )
+    connections_per_domain: int = Field(
+        10, gt=0, description="Most simultaneous connections to one domain."
+    )
+    max_connections: int = Field(100, gt=0, description="Most outbound connections in all.")
+    connect_timeout: float = Field(30.0, gt=0, description="Seconds to open a connection.")
+    command_timeout: float = Field(300.0, gt=0, description="Seconds to wait for a reply.")
+    poll_interval: float = Field(
+        5.0, gt=0, description="Seconds between queue scans when nothing wakes the workers."
+    )
+    dkim_selector: str = Field(
+        "", description="DKIM selector used to sign outbound mail ('' = do not sign)."
+    )
+    dkim_keys: dict[str, Path] = Field(
+        default_factory=dict, description="DKIM private key file per signing domain."
+    )
+
+
+class DkimSettings(Section):
+    verify_inbound: bool = Field(
+        True, description="Verify DKIM on inbound MX mail and add Authentication-Results."
+    )
+    authserv_id: str = Field(
+        "", description="authserv-id of Authentication-Results ('' = smtp.hostname)."
+    )
+    dns_timeout: float = Field(5.0, gt=0, description="Seconds for a DKIM key lookup.")
+
+
+class DmpSettings(Section):
+    acl_matrix_file: Path | None = Field(
+        None, description="Access matrix CSV replacing the built-in one (DMP-ACL-1)."
+    )
+    filing_poll_interval: float = Field(
+        5.0, gt=0, description="Seconds between scans for filing jobs left by a crash."
+    )
+    max_xdm_size: int = Field(
+        50 * MIB, gt=0, description="Largest IHE_XDM.ZIP attachment filed, in bytes."
+    )
 
 
 class DirectorySettings(Section):
     whitelist_file: Path | None = Field(
         None, description="ANS whitelist XML loaded at start when the database has none."
+    )
+    whitelist_url: str = Field(
+        "", description="HTTPS URL (or file path) the whitelist is refreshed from ('' = none)."
+    )
+    whitelist_ca_file: Path | None = Field(
+        None, description="CA bundle verifying the whitelist server (default: system CAs)."
+    )
+    whitelist_refresh_interval: float = Field(
+        3600.0, gt=0, description="Seconds between whitelist refreshes (MSS-TRUST-5)."
+    )
+    whitelist_max_age: float = Field(
+        48 * 3600.0, gt=0, description="Age in seconds past which a stale whitelist is alerted."
     )
     auto_create_after_days: int = Field(
         42, ge=0, description="Days after notification before a pending profile opens (MSS-PAT-1)."
@@ -136,6 +238,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Folder of the database and blobs.")
     smtp: SmtpSettings = Field(SmtpSettings(), description="SMTP listeners and limits.")
+    imap: ImapSettings = Field(ImapSettings(), description="IMAP listeners and limits.")
+    outbound: OutboundSettings = Field(
+        OutboundSettings(), description="Outbound queue and relay to other operators."
+    )
+    dkim: DkimSettings = Field(DkimSettings(), description="DKIM verification of inbound mail.")
+    dmp: DmpSettings = Field(DmpSettings(), description="DMP bridge: filing and access rules.")
     tls: TlsSettings = Field(TlsSettings(), description="Certificates and trust anchors.")
     database: DatabaseSettings = Field(DatabaseSettings(), description="Metadata database.")
     storage: StorageSettings = Field(StorageSettings(), description="Message blob storage.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from directory.interfaces import Directory
 from mailbox_store.errors import StoreError, UnknownAccount
@@ -42,6 +43,14 @@ class DeliverySettings:
     cache_ttl: float = 2.0
 
 
+class AfterDelivery(Protocol):
+    """A post-delivery job (DMP filing, notifications): told of every delivery once its copies
+    are durable. It must be quick (queue work, do not do it) and its failures never reach the
+    sender: they are logged and the delivery stands."""
+
+    async def __call__(self, envelope: Envelope, data: bytes, report: DeliveryReport) -> None: ...
+
+
 class DeliveryService:
     def __init__(
         self,
@@ -51,12 +60,14 @@ class DeliveryService:
         audit: AuditLog,
         settings: DeliverySettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        after_delivery: Sequence[AfterDelivery] = (),
     ) -> None:
         self._directory = directory
         self._store = store
         self._audit = audit
         self._settings = settings
         self._clock = clock
+        self._after = tuple(after_delivery)
         self._resolver = Resolver(directory, ttl=settings.cache_ttl)
         self._dsn = DsnSender(store=store, resolver=self._resolver, hostname=settings.hostname)
 
@@ -215,6 +226,17 @@ class DeliveryService:
         await self._dsn.send(
             envelope, report, data, notify_failures=notify_failures, arrival=self._clock()
         )
+        if report.delivered:
+            await self._run_after_delivery(envelope, data, report)
+
+    async def _run_after_delivery(
+        self, envelope: Envelope, data: bytes, report: DeliveryReport
+    ) -> None:
+        for job in self._after:
+            try:
+                await job(envelope, data, report)
+            except Exception:  # a post-delivery job never undoes nor delays the delivery
+                log.exception("post-delivery job failed queue_id=%s", report.queue_id)
 
     async def _keep_grant(self, sender: Party | None, recipient: str, data: bytes) -> None:
         """MSS-PAT-2/3: a professional's message to a patient opens (or ends) the exchange."""

@@ -1,0 +1,23 @@
+"""whitelist refresh state
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-22 05:15:00
+
+Placeholder in the history; filled in by the change that adds these tables.
+"""
+
+from __future__ import annotations
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

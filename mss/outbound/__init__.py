@@ -1,0 +1,4 @@
+"""The durable outbound queue: messages for other operators, stored before the ``250``.
+
+Imports: mss.policy, mss.wire, directory, config.
+"""

@@ -13,4 +13,8 @@ Pure parts (no I/O, bytes in, frozen dataclasses out; every refusal a ``Document
 - ``ebrim``, ``xdm``, ``xdm_build``: ``read_xdm(bytes) -> XdmArchive`` and ``build_xdm([cda…]) ->
   bytes`` (DMP-XDM-1/2).
 - ``patient_match``: metadata INS, CDA INS and recipient agree (DMP-MDN-1, MSS-MSG-4).
+
+Access (``access``): ``DmpAccess`` decides (``access.rules.decide``, pure, DMP-ACL-1..3), traces
+(DMP-AUD-1) and notifies every access to a record; the matrice d'habilitation is
+``data/matrice-habilitation.csv``.
 """

@@ -7,9 +7,19 @@ SQL (``dmp_bridge.store.sql``) and in-memory (``dmp_bridge.store.memory``) store
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from dmp_bridge.store.access_models import (
+    DocumentFlags,
+    NewNotification,
+    NewTrace,
+    Notification,
+    PatientSettings,
+    Trace,
+)
 from dmp_bridge.store.models import DmpRecord, FilingResult, NewDocument, StoredDocument
 
 
@@ -62,4 +72,71 @@ class DmpStore(Protocol):
 
     async def versions(self, set_id: str) -> tuple[StoredDocument, ...]:
         """Every version of the logical document ``set_id``, oldest first, whatever its status."""
+        ...
+
+    # --- Access facts, traces and notifications (DMP-ACL-2/3, DMP-AUD-1) ---------------------
+    # Setters need the patient's record (else ``DocumentError`` 902) or the document
+    # (``UnknownDocument``); readers give defaults when nothing was decided.
+
+    async def patient_settings(self, ins: str) -> PatientSettings:
+        """DMP-ACL-3: the patient's choices (defaults when none, even without a record)."""
+        ...
+
+    async def set_medecin_traitant(self, ins: str, rpps: str | None) -> None:
+        """The patient's médecin traitant (``None``: none)."""
+        ...
+
+    async def set_blocked(self, ins: str, rpps: str, blocked: bool) -> None:
+        """DMP-ACL-3: block (or unblock) a professional; idempotent."""
+        ...
+
+    async def set_emergency_opposition(self, ins: str, opposed: bool) -> None:
+        """DMP-ACL-3: the patient opposes (or no longer opposes) emergency access."""
+        ...
+
+    async def set_legal_representative(self, ins: str, representative: str, present: bool) -> None:
+        """Add (or remove) a legal representative of the patient; idempotent."""
+        ...
+
+    async def document_flags(self, entry_id: UUID) -> DocumentFlags:
+        """DMP-ACL-2/3: masked by the patient, announcement consultation (defaults when none)."""
+        ...
+
+    async def record_flags(self, ins: str) -> dict[UUID, DocumentFlags]:
+        """The flags of the record's documents that have any (one query, for listings)."""
+        ...
+
+    async def set_masked_by_patient(self, entry_id: UUID, masked: bool) -> None:
+        """DMP-ACL-3: the patient masks (or unmasks) a document."""
+        ...
+
+    async def mark_announced(self, entry_id: UUID, at: datetime) -> DocumentFlags:
+        """DMP-ACL-2: the announcement consultation took place at ``at`` (the first one counts)."""
+        ...
+
+    async def record_access(
+        self,
+        trace: NewTrace,
+        notifications: Sequence[NewNotification] = (),
+        first_access: NewNotification | None = None,
+    ) -> Trace:
+        """DMP-AUD-1, in one transaction: append ``trace``, queue ``notifications`` and, when
+        ``trace.actor_id`` had no granted access to ``trace.ins`` before, ``first_access`` too
+        (only for a granted trace: a professional is told of once, races included)."""
+        ...
+
+    async def traces(self, ins: str) -> list[Trace]:
+        """DMP-AUD-1: every trace of the record ``ins``, oldest first (the patient reads them)."""
+        ...
+
+    async def notifications(self, ins: str) -> list[Notification]:
+        """Every notification about the record ``ins``, oldest first."""
+        ...
+
+    async def due_notifications(self, now: datetime, limit: int = 100) -> list[Notification]:
+        """Unsent notifications with ``due_at <= now``, oldest first (for the sending job)."""
+        ...
+
+    async def mark_notification_sent(self, notification_id: int, at: datetime) -> None:
+        """The sending job delivered notification ``notification_id`` (the first time counts)."""
         ...

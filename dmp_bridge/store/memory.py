@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from dmp_bridge.errors import DocumentError, MdnCode
 from dmp_bridge.store import rules
+from dmp_bridge.store.access_memory import MemoryAccessMixin
 from dmp_bridge.store.errors import CorruptContent, UnknownDocument
 from dmp_bridge.store.interfaces import Sealer
 from dmp_bridge.store.models import (
@@ -27,8 +28,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class MemoryDmpStore:
-    """``DmpStore`` in dictionaries, one lock for every change."""
+class MemoryDmpStore(MemoryAccessMixin):
+    """``DmpStore`` in dictionaries, one lock for every change (access part: ``access_memory``)."""
 
     def __init__(self, sealer: Sealer, clock: Callable[[], datetime] = _now) -> None:
         self._sealer = sealer
@@ -38,6 +39,7 @@ class MemoryDmpStore:
         self._documents: dict[UUID, StoredDocument] = {}
         self._by_unique_id: dict[str, UUID] = {}
         self._contents: dict[str, bytes] = {}
+        self._init_access()
 
     async def ensure_record(self, ins: str) -> DmpRecord:
         async with self._lock:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dmp_bridge.errors import DocumentError, MdnCode
 from dmp_bridge.store import rules
+from dmp_bridge.store.access_sql import SqlAccessMixin
 from dmp_bridge.store.errors import CorruptContent, UnknownDocument
 from dmp_bridge.store.interfaces import Sealer
 from dmp_bridge.store.models import (
@@ -37,8 +38,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlDmpStore:
-    """``DmpStore`` on an ``AsyncEngine`` whose schema is ``dmp_bridge.store.tables``."""
+class SqlDmpStore(SqlAccessMixin):
+    """``DmpStore`` on an ``AsyncEngine`` whose schema is ``dmp_bridge.store.tables``
+    (access facts, traces and notifications: ``access_sql``)."""
 
     def __init__(
         self, engine: AsyncEngine, sealer: Sealer, clock: Callable[[], datetime] = _now

@@ -133,6 +133,9 @@ class ImapSettings(Section):
     login_timeout: float = Field(
         60.0, gt=0, description="Seconds a client may stay unauthenticated."
     )
+    write_timeout: float = Field(
+        60.0, gt=0, description="Seconds a client may leave our replies unread before it is cut."
+    )
 
 
 class OutboundSettings(Section):
@@ -157,10 +160,19 @@ class OutboundSettings(Section):
         10, gt=0, description="Most simultaneous connections to one domain."
     )
     max_connections: int = Field(100, gt=0, description="Most outbound connections in all.")
+    idle_timeout: float = Field(
+        30.0, gt=0, description="Seconds an unused pooled outbound connection stays open."
+    )
     connect_timeout: float = Field(30.0, gt=0, description="Seconds to open a connection.")
     command_timeout: float = Field(300.0, gt=0, description="Seconds to wait for a reply.")
     poll_interval: float = Field(
         5.0, gt=0, description="Seconds between queue scans when nothing wakes the workers."
+    )
+    lease_time: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds a worker holds the recipients it claimed; a crashed worker's come "
+        "due again after it (0: connect_timeout + 4 x command_timeout + 60).",
     )
     dkim_selector: str = Field(
         "", description="DKIM selector used to sign outbound mail ('' = do not sign)."
@@ -178,6 +190,10 @@ class DkimSettings(Section):
         "", description="authserv-id of Authentication-Results ('' = smtp.hostname)."
     )
     dns_timeout: float = Field(5.0, gt=0, description="Seconds for a DKIM key lookup.")
+    nameservers: list[str] = Field(
+        default_factory=list,
+        description='DNS servers for DKIM key lookups, "ip" or "ip:port" (empty = the system\'s).',
+    )
 
 
 class DmpSettings(Section):

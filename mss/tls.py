@@ -60,12 +60,17 @@ def client_context(
     trust_anchors: Path,
     cert_file: Path | None = None,
     key_file: Path | None = None,
-    min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+    min_version: ssl.TLSVersion | str = ssl.TLSVersion.TLSv1_2,
+    crl_file: Path | None = None,
 ) -> ssl.SSLContext:
-    """A client context checking the server against ``trust_anchors``; our cert if given."""
+    """A client context checking the server against ``trust_anchors`` (and ``crl_file`` when
+    given: the server's certificate must not be revoked, MSS-TRUST-4); our cert if given."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the server and its host name
     _harden(context, _minimum(min_version))
     _load(context.load_verify_locations, "trust anchors", trust_anchors)
+    if crl_file is not None:
+        _load(context.load_verify_locations, "CRL", crl_file)
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     if cert_file is not None:
         _load_chain(context, cert_file, key_file)
     return context

@@ -24,6 +24,7 @@ from directory.models import (
     ProfileState,
     Whitelist,
     WhitelistEntry,
+    WhitelistRefresh,
 )
 
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
@@ -141,3 +142,20 @@ def dns_by_domain(entries: Iterable[tuple[str, str]]) -> dict[str, frozenset[str
     for name, dn in entries:
         grouped[name].add(dn)
     return {name: frozenset(dns) for name, dns in grouped.items()}
+
+
+MAX_REFRESH_ERROR = 500
+_SHA256 = re.compile(r"(?:[0-9a-f]{64})?")
+
+
+def whitelist_refresh(refresh: WhitelistRefresh) -> WhitelistRefresh:
+    """MSS-TRUST-5: times in UTC, the error clipped to one line, a hex SHA-256 or nothing."""
+    if refresh.entries < 0 or not _SHA256.fullmatch(refresh.source_sha256):
+        raise InvalidRecord("a whitelist refresh has a count >= 0 and a hex SHA-256")
+    error = " ".join(refresh.error.split())[:MAX_REFRESH_ERROR]
+    return dataclasses.replace(
+        refresh,
+        attempted_at=utc(refresh.attempted_at),
+        succeeded_at=utc_or_none(refresh.succeeded_at),
+        error=error,
+    )

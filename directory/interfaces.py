@@ -15,6 +15,7 @@ from directory.models import (
     Patient,
     ProfileState,
     Whitelist,
+    WhitelistRefresh,
     WhitelistStatus,
 )
 
@@ -59,6 +60,10 @@ class Directory(Protocol):
         ...
 
     async def whitelist_status(self) -> WhitelistStatus: ...
+
+    # Refreshes of the whitelist from its source (MSS-TRUST-5).
+    async def record_whitelist_refresh(self, refresh: WhitelistRefresh) -> None: ...
+    async def whitelist_refresh(self) -> WhitelistRefresh | None: ...
 
     # Patient conversation grants (MSS-PAT-2/3).
     async def set_grant(

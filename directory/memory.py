@@ -16,6 +16,7 @@ from directory.models import (
     Patient,
     ProfileState,
     Whitelist,
+    WhitelistRefresh,
     WhitelistStatus,
 )
 from directory.passwords import Passwords
@@ -40,6 +41,7 @@ class MemoryDirectory:
         self._grants: dict[tuple[str, str], _Grant] = {}
         self._whitelist: dict[str, frozenset[str]] = {}
         self._whitelist_status = WhitelistStatus(None, None, 0, 0)
+        self._whitelist_refresh: WhitelistRefresh | None = None
 
     # Hosted domains.
     async def add_domain(self, domain: Domain) -> None:
@@ -168,6 +170,12 @@ class MemoryDirectory:
 
     async def whitelist_status(self) -> WhitelistStatus:
         return self._whitelist_status
+
+    async def record_whitelist_refresh(self, refresh: WhitelistRefresh) -> None:
+        self._whitelist_refresh = checks.whitelist_refresh(refresh)
+
+    async def whitelist_refresh(self) -> WhitelistRefresh | None:
+        return self._whitelist_refresh
 
     # Patient conversation grants (MSS-PAT-2/3).
     async def set_grant(

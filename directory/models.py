@@ -114,3 +114,15 @@ class WhitelistStatus:
     loaded_at: datetime | None
     entries: int
     domains: int
+
+
+@dataclass(frozen=True, slots=True)
+class WhitelistRefresh:
+    """MSS-TRUST-5: the last refresh of the whitelist from its source, and its outcome."""
+
+    attempted_at: datetime
+    succeeded_at: datetime | None = None  # the last time the source gave a usable list
+    error: str = ""  # why the last attempt failed ('' when it succeeded)
+    entries: int = 0  # entries of the last good copy
+    source: str = ""  # URL or file of the last attempt
+    source_sha256: str = ""  # hash of the last good copy's bytes

@@ -28,10 +28,17 @@ from directory.models import (
     Patient,
     ProfileState,
     Whitelist,
+    WhitelistRefresh,
     WhitelistStatus,
 )
 from directory.passwords import Passwords
-from directory.sql_whitelist import WhitelistCache, load_whitelist_status, store_whitelist
+from directory.sql_whitelist import (
+    WhitelistCache,
+    load_whitelist_refresh,
+    load_whitelist_status,
+    store_whitelist,
+    store_whitelist_refresh,
+)
 from directory.tables import (
     aware,
     credentials,
@@ -204,6 +211,14 @@ class SqlDirectory:
     async def whitelist_status(self) -> WhitelistStatus:
         async with self._engine.connect() as conn:
             return await load_whitelist_status(conn)
+
+    async def record_whitelist_refresh(self, refresh: WhitelistRefresh) -> None:
+        async with self._engine.begin() as conn:
+            await store_whitelist_refresh(conn, checks.whitelist_refresh(refresh))
+
+    async def whitelist_refresh(self) -> WhitelistRefresh | None:
+        async with self._engine.connect() as conn:
+            return await load_whitelist_refresh(conn)
 
     # Patient conversation grants (MSS-PAT-2/3).
     async def set_grant(

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from directory.checks import dns_by_domain, utc_or_none
-from directory.models import Whitelist, WhitelistEntry, WhitelistStatus
-from directory.tables import aware, whitelist_entries, whitelist_meta
+from directory.models import Whitelist, WhitelistEntry, WhitelistRefresh, WhitelistStatus
+from directory.tables import aware, whitelist_entries, whitelist_meta, whitelist_refresh
 
 _META_ID = 1
 
@@ -72,6 +72,39 @@ async def load_whitelist_status(conn: AsyncConnection) -> WhitelistStatus:
         loaded_at=aware(row["loaded_at"]),
         entries=row["entries"],
         domains=row["domains"],
+    )
+
+
+async def store_whitelist_refresh(conn: AsyncConnection, refresh: WhitelistRefresh) -> None:
+    """MSS-TRUST-5: the one row describing the last refresh, replaced."""
+    values = {
+        "attempted_at": refresh.attempted_at,
+        "succeeded_at": refresh.succeeded_at,
+        "error": refresh.error,
+        "entries": refresh.entries,
+        "source": refresh.source,
+        "source_sha256": refresh.source_sha256,
+    }
+    changed = await conn.execute(
+        update(whitelist_refresh).where(whitelist_refresh.c.id == _META_ID).values(**values)
+    )
+    if changed.rowcount == 0:
+        await conn.execute(whitelist_refresh.insert().values(id=_META_ID, **values))
+
+
+async def load_whitelist_refresh(conn: AsyncConnection) -> WhitelistRefresh | None:
+    query = select(whitelist_refresh).where(whitelist_refresh.c.id == _META_ID)
+    row = (await conn.execute(query)).mappings().one_or_none()
+    attempted_at = aware(row["attempted_at"]) if row is not None else None
+    if row is None or attempted_at is None:  # the column is NOT NULL: no row, no refresh
+        return None
+    return WhitelistRefresh(
+        attempted_at=attempted_at,
+        succeeded_at=aware(row["succeeded_at"]),
+        error=row["error"],
+        entries=row["entries"],
+        source=row["source"],
+        source_sha256=row["source_sha256"],
     )
 
 

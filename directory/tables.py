@@ -126,6 +126,19 @@ whitelist_meta = Table(
     Column("domains", Integer, nullable=False),
 )
 
+# MSS-TRUST-5: one row (id = 1), the last refresh of the whitelist from its source.
+whitelist_refresh = Table(
+    "dir_whitelist_refresh",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("succeeded_at", DateTime(timezone=True)),
+    Column("error", Text, nullable=False, default=""),
+    Column("entries", Integer, nullable=False, default=0),
+    Column("source", Text, nullable=False, default=""),
+    Column("source_sha256", String(64), nullable=False, default=""),
+)
+
 
 def aware(moment: datetime | None) -> datetime | None:
     """A datetime read back from the database, in UTC (SQLite returns naive UTC values)."""

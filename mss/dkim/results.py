@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mss.dkim._lib import header_end
 from mss.dkim.keys import DNS_NAME, DkimError
 
 FIELD_NAME = b"authentication-results"
@@ -80,28 +81,22 @@ def strip_forged_results(message: bytes, authserv_id: str) -> bytes:
     """``message`` without the ``Authentication-Results`` fields whose authserv-id is ours.
 
     Fields from other authserv-ids, every other field and the body are kept byte for byte.
-    The comparison ignores case (authserv-ids are domain names).
+    The comparison ignores case (authserv-ids are domain names). Only the header section is
+    read: the body is never scanned.
     """
     ours = authserv_id.strip().lower().encode("ascii")
-    kept: list[bytes] = []
-    header_done = False
-    for field in _header_fields_raw(message):
-        if header_done or not _is_ours(field, ours):
-            kept.append(field)
-        header_done = header_done or field in (b"\r\n", b"\n")
-    return b"".join(kept)
+    head_end = header_end(message)
+    fields = list(_header_fields_raw(message, head_end))
+    kept = [field for field in fields if not _is_ours(field, ours)]
+    if len(kept) == len(fields):
+        return message  # the usual case: no copy of a large message
+    return b"".join([*kept, message[head_end:]])
 
 
-def _header_fields_raw(message: bytes) -> Iterator[bytes]:
-    """Each header field with its continuation lines, then the blank line, then the body."""
-    lines = _LINE.findall(message)
+def _header_fields_raw(message: bytes, head_end: int) -> Iterator[bytes]:
+    """Each header field of ``message[:head_end]`` with its continuation lines."""
     field: list[bytes] = []
-    for position, line in enumerate(lines):
-        if line in (b"\r\n", b"\n"):
-            yield from ([b"".join(field)] if field else [])
-            yield line
-            yield b"".join(lines[position + 1 :])
-            return
+    for line in _LINE.findall(message, 0, head_end):
         if line[:1] in (b" ", b"\t") and field:
             field.append(line)
             continue

@@ -33,7 +33,15 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from mss.dkim import DkimKey, DkimStatus, dns_lookup, dns_record, generate_key, save_key
+from mss.dkim import (
+    DkimKey,
+    DkimSigner,
+    DkimStatus,
+    dns_lookup,
+    dns_record,
+    generate_key,
+    save_key,
+)
 from mss.dkim import sign as dkim_sign
 from mss.dkim import verify as dkim_verify
 
@@ -195,6 +203,34 @@ def test_opendkim_rejects_a_tampered_message(
     done = opendkim_verifies(key, signed.replace(old, new), tmp_path)
     assert done.returncode != 0
     assert "dkim_eom(): Bad signature" in done.stderr  # the key was found: not a DNS failure
+
+
+def test_opendkim_verifies_the_outbound_signer(key: DkimKey, tmp_path: Path) -> None:
+    """The signer H4's queue calls at enqueue time (mss.dkim.DkimSigner, OpenSSL for RSA)."""
+    signed = DkimSigner(SELECTOR, {DOMAIN: key}).sign(MESSAGE, DOMAIN)
+    done = opendkim_verifies(key, signed, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    tampered = opendkim_verifies(key, signed.replace(b"X-MSS-INS: O", b"X-MSS-INS: N"), tmp_path)
+    assert tampered.returncode != 0
+    assert "dkim_eom(): Bad signature" in tampered.stderr
+
+
+def test_opendkim_verifies_the_signer_on_awkward_whitespace(key: DkimKey, tmp_path: Path) -> None:
+    """Our own relaxed canonicalisation (tabs, runs of spaces, trailing spaces and empty lines,
+    folded fields) agrees with OpenDKIM's."""
+    awkward = (
+        b"From:  Dr Alice Martin\t<alice.martin@operateur.test> \r\n"
+        b"To: bob.durand@autre.test\r\n"
+        b"Date: Sun, 22 Nov 2026 04:40:00 +0000\r\n"  # opendkim-testmsg requires one
+        b"Subject: Compte rendu\r\n\t  du 22 novembre \r\n"
+        b"X-MSS-INS:O\r\n"
+        b"\r\n"
+        b"Bonjour,  \r\n\tvoici\t\tle  compte rendu. \t\r\n \r\n\r\n\r\n"
+    )
+    signed = DkimSigner(SELECTOR, {DOMAIN: key}).sign(awkward, DOMAIN)
+    done = opendkim_verifies(key, signed, tmp_path)
+    assert done.returncode == 0, done.stderr
 
 
 def test_opendkim_rejects_a_signature_with_another_key(key: DkimKey, tmp_path: Path) -> None:

@@ -17,11 +17,12 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def seal(keyring: KeyRing, blob_id: str, plaintext: bytes) -> bytes:
     key_id = keyring.active_key.encode()
     nonce = secrets.token_bytes(NONCE_BYTES)
     aad = _associated_data(blob_id, key_id)
-    sealed = AESGCM(keyring.key(keyring.active_key)).encrypt(nonce, plaintext, aad)
+    sealed = _aead(keyring.key(keyring.active_key)).encrypt(nonce, plaintext, aad)
     return MAGIC + bytes([VERSION, len(key_id)]) + key_id + nonce + sealed
 
 
@@ -101,11 +102,68 @@ def unseal(keyring: KeyRing, blob_id: str, raw: bytes) -> bytes:
         raise BlobError(f"blob {blob_id} is truncated")
     key = keyring.key(key_id.decode(errors="replace"))
     try:
-        return AESGCM(key).decrypt(
+        return _aead(key).decrypt(
             nonce, raw[key_end + NONCE_BYTES :], _associated_data(blob_id, key_id)
         )
     except InvalidTag:
         raise BlobError(f"blob {blob_id} fails authentication (tampered or wrong key)") from None
+
+
+class Opener:
+    """``unseal`` for many small sealed values in a row (header sections of a whole folder):
+    the same checks and errors, with the cipher of each key id looked up once."""
+
+    def __init__(self, keyring: KeyRing) -> None:
+        self._keyring = keyring
+        self._ciphers: dict[bytes, AESGCM] = {}
+
+    def open(self, blob_id: str, raw: bytes) -> bytes:
+        if len(raw) < 5 or raw[:4] != _PREFIX:
+            return unseal(self._keyring, blob_id, raw)  # raises the right BlobError
+        key_end = 5 + raw[4]
+        key_id = raw[5:key_end]
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = self._ciphers[key_id] = _aead(
+                self._keyring.key(key_id.decode(errors="replace"))
+            )
+        try:
+            return cipher.decrypt(
+                raw[key_end : key_end + NONCE_BYTES],
+                raw[key_end + NONCE_BYTES :],
+                _associated_data(blob_id, key_id),
+            )
+        except (InvalidTag, ValueError):
+            raise BlobError(
+                f"blob {blob_id} fails authentication (tampered or wrong key)"
+            ) from None
+
+    def open_many(self, items: Iterable[tuple[str, bytes]], suffix: str = "") -> list[bytes]:
+        """``open(blob_id + suffix, raw)`` of each item: the loop of a folder-wide scan, with
+        the common case (current format, a key already used) inlined."""
+        ciphers, opened, tail = self._ciphers, [], suffix.encode()
+        for blob_id, raw in items:
+            key_end = 5 + raw[4] if len(raw) > 5 and raw[:4] == _PREFIX else 0
+            cipher = ciphers.get(raw[5:key_end]) if key_end else None
+            if cipher is None:
+                opened.append(self.open(blob_id + suffix, raw))
+                continue
+            aad = b"mss-blob\x00" + blob_id.encode() + tail + b"\x00" + raw[5:key_end]
+            nonce_end = key_end + NONCE_BYTES
+            try:
+                opened.append(cipher.decrypt(raw[key_end:nonce_end], raw[nonce_end:], aad))
+            except (InvalidTag, ValueError):
+                raise BlobError(f"blob {blob_id} fails authentication") from None
+        return opened
+
+
+_PREFIX = MAGIC + bytes([VERSION])
+
+
+@functools.lru_cache(maxsize=16)
+def _aead(key: bytes) -> AESGCM:
+    """One cipher object per key: building one costs more than opening a header section."""
+    return AESGCM(key)
 
 
 def _associated_data(blob_id: str, key_id: bytes) -> bytes:

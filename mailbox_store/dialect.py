@@ -34,6 +34,24 @@ async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
+@asynccontextmanager
+async def begin_read(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction whose statements all see one snapshot of the database.
+
+    PostgreSQL: ``REPEATABLE READ``. SQLite: an explicit deferred ``BEGIN`` (the stdlib driver
+    sends none before a SELECT, so each statement would otherwise see its own snapshot).
+    """
+    async with engine.connect() as conn:
+        if not is_sqlite(conn):
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            if is_sqlite(conn):
+                raw = await conn.get_raw_connection()
+                if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+                    await conn.exec_driver_sql("BEGIN")
+            yield conn
+
+
 def insert_ignore(conn: AsyncConnection | Connection, table: Table) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING``; with ``RETURNING``, an ignored row returns nothing."""
     if is_sqlite(conn):

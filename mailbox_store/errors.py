@@ -31,3 +31,18 @@ class StorageUnavailable(StoreError):
     """The database or the disk failed; the message was not stored."""
 
     temporary = True
+
+
+class QuotaExceeded(StoreError):
+    """The account's storage quota would be passed (RFC 9208 ``OVERQUOTA``)."""
+
+
+class HasChildren(StoreError):
+    """A folder with inferior hierarchical names cannot be deleted (RFC 3501 §6.3.4)."""
+
+
+FolderNotEmpty = HasChildren
+
+
+class FolderProtected(StoreError):
+    """INBOX cannot be deleted nor be a rename's target; or the folder name is invalid."""

@@ -18,10 +18,16 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
-from mailbox_store.errors import StorageUnavailable, StoreError, UnknownAccount, UnknownFolder
+from mailbox_store.errors import (
+    QuotaExceeded,
+    StorageUnavailable,
+    StoreError,
+    UnknownAccount,
+    UnknownFolder,
+)
 from mailbox_store.inline import InlineBlobs, store_inline
 from mailbox_store.models import Change, ChangeKind, Delivered, Delivery
-from mailbox_store.tables import accounts, encode_flags, folders, messages
+from mailbox_store.tables import accounts, encode_flags, folders, headers, messages
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ class DeliveryRequest:
     internal_date: datetime
     future: asyncio.Future[list[Outcome]]
     inline: bytes | None = None  # the plaintext body, when it is to be kept in the database
+    header: bytes | None = None  # the sealed header section (None: none kept, read the body)
 
 
 @dataclass
@@ -56,6 +63,22 @@ _ALLOCATE_UID = (
     .returning(folders.c.id, folders.c.uidvalidity, folders.c.uidnext, folders.c.highest_modseq)
 )
 _INSERT_MESSAGE = insert(messages)
+_INSERT_HEADER = insert(headers)
+# Count the message against the account, unless that passes its quota (checked in the write
+# transaction, so concurrent deliveries cannot both slip under it).
+_CHARGE_ACCOUNT = (
+    update(accounts)
+    .where(
+        accounts.c.name == bindparam("b_account"),
+        (accounts.c.quota.is_(None))
+        | (accounts.c.used_bytes + bindparam("b_size") <= accounts.c.quota),
+    )
+    .values(
+        used_bytes=accounts.c.used_bytes + bindparam("b_size"),
+        message_count=accounts.c.message_count + 1,
+    )
+    .returning(accounts.c.name)
+)
 _ACCOUNT_EXISTS = select(accounts.c.name).where(accounts.c.name == bindparam("b_account"))
 
 
@@ -109,13 +132,19 @@ def _file_in_savepoint(
 
 
 def _file(conn: Connection, request: DeliveryRequest, target: Delivery) -> tuple[Delivered, Change]:
-    """Allocate the UID and MODSEQ in one statement, then insert the message row."""
+    """Charge the account (quota), allocate the UID and MODSEQ in one statement, then insert
+    the message row. The account row is taken before the folder row, as everywhere."""
+    charged = conn.execute(
+        _CHARGE_ACCOUNT, {"b_account": target.account, "b_size": request.size}
+    ).first()
+    if charged is None:
+        raise _over_quota_or_missing(conn, target)
     allocated = conn.execute(
         _ALLOCATE_UID, {"b_account": target.account, "b_folder": target.folder}
     )
     row = allocated.one_or_none()
     if row is None:
-        raise _missing(conn, target)
+        raise UnknownFolder(f"{target.account}: {target.folder}")
     uid = row.uidnext - 1
     conn.execute(
         _INSERT_MESSAGE,
@@ -129,11 +158,13 @@ def _file(conn: Connection, request: DeliveryRequest, target: Delivery) -> tuple
             "blob_id": request.blob_id,
         },
     )
+    if request.header is not None:
+        conn.execute(_INSERT_HEADER, {"folder_id": row.id, "uid": uid, "content": request.header})
     delivered = Delivered(target.account, row.id, row.uidvalidity, uid)
     return delivered, Change(target.account, row.id, ChangeKind.EXISTS, (uid,), row.highest_modseq)
 
 
-def _missing(conn: Connection, target: Delivery) -> StoreError:
+def _over_quota_or_missing(conn: Connection, target: Delivery) -> StoreError:
     if conn.execute(_ACCOUNT_EXISTS, {"b_account": target.account}).first() is None:
         return UnknownAccount(target.account)
-    return UnknownFolder(f"{target.account}: {target.folder}")
+    return QuotaExceeded(f"{target.account}: over quota")

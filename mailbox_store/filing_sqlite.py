@@ -16,7 +16,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from mailbox_store.errors import StorageUnavailable, StoreError, UnknownAccount, UnknownFolder
+from mailbox_store.errors import (
+    QuotaExceeded,
+    StorageUnavailable,
+    StoreError,
+    UnknownAccount,
+    UnknownFolder,
+)
 from mailbox_store.filing import DeliveryRequest
 from mailbox_store.models import Change, ChangeKind, Delivered, Delivery
 from mailbox_store.tables import encode_flags
@@ -31,7 +37,12 @@ INSERT_MESSAGE = (
     "INSERT INTO mbx_messages (folder_id, uid, modseq, flags, internal_date, size, blob_id) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_HEADER = "INSERT INTO mbx_headers (folder_id, uid, content) VALUES (?, ?, ?)"
 ACCOUNT_EXISTS = "SELECT 1 FROM mbx_accounts WHERE name = ?"
+CHARGE_ACCOUNT = (
+    "UPDATE mbx_accounts SET used_bytes = used_bytes + ?1, message_count = message_count + 1 "
+    "WHERE name = ?2 AND (quota IS NULL OR used_bytes + ?1 <= quota) RETURNING name"
+)
 
 
 def sqlite_datetime(value: datetime) -> str:
@@ -62,10 +73,12 @@ def file_in_savepoint(
 def _file(
     cursor: Any, request: DeliveryRequest, target: Delivery
 ) -> tuple[Delivered, Change] | StoreError:
-    row = cursor.execute(ALLOCATE_UID, (target.account, target.folder)).fetchone()
-    if row is None:
+    if cursor.execute(CHARGE_ACCOUNT, (request.size, target.account)).fetchone() is None:
         if cursor.execute(ACCOUNT_EXISTS, (target.account,)).fetchone() is None:
             return UnknownAccount(target.account)
+        return QuotaExceeded(f"{target.account}: over quota")
+    row = cursor.execute(ALLOCATE_UID, (target.account, target.folder)).fetchone()
+    if row is None:
         return UnknownFolder(f"{target.account}: {target.folder}")
     folder_id, uidvalidity, uidnext, modseq = row
     uid = uidnext - 1
@@ -81,6 +94,8 @@ def _file(
             request.blob_id,
         ),
     )
+    if request.header is not None:
+        cursor.execute(INSERT_HEADER, (folder_id, uid, request.header))
     delivered = Delivered(target.account, folder_id, uidvalidity, uid)
     return delivered, Change(target.account, folder_id, ChangeKind.EXISTS, (uid,), modseq)
 

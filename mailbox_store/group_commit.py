@@ -65,6 +65,7 @@ class GroupCommitter:
         targets: tuple[Delivery, ...],
         internal_date: datetime,
         inline: bytes | None = None,
+        header: bytes | None = None,
     ) -> list[Outcome]:
         """File ``targets``; returns once the batch holding them is committed."""
         if self._closed:
@@ -72,7 +73,7 @@ class GroupCommitter:
         self._start_writer()
         future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(
-            DeliveryRequest(blob_id, size, targets, internal_date, future, inline)
+            DeliveryRequest(blob_id, size, targets, internal_date, future, inline, header)
         )
         return await future
 

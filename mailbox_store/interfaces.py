@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
+from types import TracebackType
 from typing import Protocol
 
 from mailbox_store.errors import StoreError
 from mailbox_store.models import (
     Change,
+    CopyResult,
     Delivered,
     Delivery,
     FlagMode,
     Folder,
+    FolderSummary,
     MessageRecord,
     SpecialUse,
+    Usage,
 )
 
 
@@ -30,11 +34,26 @@ class Subscription(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Change]: ...
     def close(self) -> None: ...
+    def take_overflow(self) -> bool:
+        """True (once) if changes were dropped since the last call: re-read the folder."""
+        ...
+
+    def __enter__(self) -> Subscription: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 
 class MailboxStore(Protocol):
-    async def create_account(self, account: str) -> None:
-        """Create the default folders (INBOX, Sent, Drafts, Trash, Junk); idempotent."""
+    async def create_account(self, account: str, quota: int | None = None) -> None:
+        """Create the default folders (INBOX, Sent, Drafts, Trash, Junk); idempotent.
+
+        A ``quota`` (bytes) is set even if the account exists; None leaves it as it is (an
+        account is created without a limit).
+        """
         ...
 
     async def list_folders(self, account: str) -> list[Folder]: ...
@@ -60,6 +79,62 @@ class MailboxStore(Protocol):
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
         """Remove messages flagged ``\\Deleted`` (only among ``uids`` when given)."""
         ...
+
+    async def rename_folder(self, account: str, old: str, new: str) -> Folder:
+        """RFC 3501 §6.3.5 RENAME, with its children (hierarchy delimiter ``/``); missing
+        superiors of ``new`` are created. Renaming INBOX moves its messages into a new folder
+        ``new`` and leaves INBOX empty. Other renames keep the id and UIDVALIDITY.
+        ``FolderExists``, ``UnknownFolder``, ``FolderProtected``."""
+        ...
+
+    async def delete_folder(self, account: str, name: str) -> None:
+        """Delete a folder and its messages. INBOX: ``FolderProtected``; a folder with
+        children: ``HasChildren``; ``UnknownFolder``."""
+        ...
+
+    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None: ...
+
+    async def copy_messages(
+        self, folder_id: int, uids: Sequence[int], dest_folder_id: int
+    ) -> CopyResult:
+        """Copy (RFC 3501 §6.4.7) in one transaction: flags and internal date kept, same blob,
+        new UIDs in source order and one new MODSEQ in the destination. ``QuotaExceeded``
+        (nothing copied) if the destination account's quota would be passed."""
+        ...
+
+    async def move_messages(
+        self, folder_id: int, uids: Sequence[int], dest_folder_id: int
+    ) -> CopyResult:
+        """Copy and remove from the source in one transaction (RFC 6851); publishes EXISTS on
+        the destination and EXPUNGE (source UIDs) on the source."""
+        ...
+
+    async def get_header(self, folder_id: int, uid: int) -> bytes:
+        """The header section (up to and including the blank line), without the body."""
+        ...
+
+    def iter_headers(
+        self, folder_id: int, uids: Sequence[int] | None = None, batch: int = 1000
+    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
+        """Header sections ``(uid, header)`` in UID order, in batches of up to ``batch``;
+        UIDs that do not exist are skipped. Use with ``async for`` (``contextlib.aclosing``
+        to close it at once when stopping early)."""
+        ...
+
+    async def changed_since(self, folder_id: int, modseq: int) -> list[MessageRecord]:
+        """Messages whose MODSEQ is greater than ``modseq``, in UID order (RFC 7162)."""
+        ...
+
+    async def summary(self, folder_id: int) -> FolderSummary: ...
+
+    async def claim_recent(self, folder_id: int) -> int:
+        """RFC 3501 \\Recent: the first UID recent for the calling session (UIDs from it up
+        to the folder's UIDNEXT at the call); moves the folder's mark to UIDNEXT atomically, so
+        a second claim sees none of them recent."""
+        ...
+
+    async def usage(self, account: str) -> Usage: ...
+    async def set_quota(self, account: str, quota: int | None) -> None: ...
 
     def subscribe(self, account: str) -> Subscription: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -85,3 +86,32 @@ class Change:
     kind: ChangeKind
     uids: tuple[int, ...] = ()
     modseq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """What COPY/MOVE did (RFC 4315 ``COPYUID``)."""
+
+    uidvalidity: int  # of the destination folder
+    source_uids: tuple[int, ...]  # ascending; only UIDs that existed
+    dest_uids: tuple[int, ...]  # same order, new UIDs in the destination
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Storage used by an account (RFC 9208 ``STORAGE`` resource, in bytes)."""
+
+    bytes: int  # sum of message sizes over all folders of the account
+    messages: int
+    quota: int | None  # limit in bytes, None = unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSummary:
+    """What SELECT needs, without loading every message record."""
+
+    folder: Folder
+    uids: Sequence[int]  # all UIDs ascending
+    unseen: int  # number of messages without \\Seen
+    first_unseen_uid: int | None
+    flags_in_use: frozenset[str]  # every flag/keyword set on some message

@@ -1,22 +1,29 @@
 """The mailbox store on SQL (SQLite by default, PostgreSQL at scale), bodies in a ``BlobStore``.
 
 ``deliver`` goes through group commit (``mailbox_store.group_commit``); the other changes use one
-ordinary transaction each, holding the folder row (``FOR UPDATE`` on PostgreSQL, the database write
-lock on SQLite) so that MODSEQ values are allocated one after the other.
+ordinary transaction each, holding the rows they change (``FOR UPDATE`` on PostgreSQL, the
+database write lock on SQLite; the account row before folder rows, see ``sql_rows``) so that
+UIDs and MODSEQ values are allocated one after the other. Folder changes are in ``sql_folders``,
+COPY/MOVE in ``sql_copy``, the lean reads of large folders in ``sql_reads``.
+
+Header sections are sealed with ``keyring`` (or the inline bodies' key ring) at delivery; without
+a key ring none is kept and ``get_header`` reads the body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailbox_store import sql_copy, sql_folders, sql_reads
 from mailbox_store.batch_writers import make_batch_writer
-from mailbox_store.blobs import blob_id_of
-from mailbox_store.dialect import begin_write, insert_ignore
+from mailbox_store.blobs import KeyRing, blob_id_of
+from mailbox_store.dialect import begin_read, begin_write, insert_ignore
 from mailbox_store.errors import (
     FolderExists,
     StoreError,
@@ -25,40 +32,59 @@ from mailbox_store.errors import (
     UnknownMessage,
 )
 from mailbox_store.group_commit import GroupCommitStats, GroupCommitter
+from mailbox_store.headers import HeaderSeal
 from mailbox_store.inline import InlineBlobs
 from mailbox_store.interfaces import BlobStore
 from mailbox_store.logic import (
     DELETED,
-    FIRST_MODSEQ,
-    FIRST_UID,
     after_store,
+    canonical_name,
     check_flags,
+    check_folder_name,
+    check_quota,
     flag_changes,
+    header_section,
     internal_date_or_now,
-    make_uidvalidity,
 )
 from mailbox_store.models import (
     DEFAULT_FOLDERS,
     Change,
     ChangeKind,
+    CopyResult,
     Delivered,
     Delivery,
     FlagMode,
     Folder,
+    FolderSummary,
     MessageRecord,
     SpecialUse,
+    Usage,
 )
 from mailbox_store.notify import ChangeHub, ChangeSubscription
+from mailbox_store.sql_rows import (
+    account_exists,
+    bump_folder,
+    charge,
+    delete_messages,
+    deleted_candidates,
+    folder_by_id,
+    folder_of,
+    insert_folder,
+    lock_account,
+    lock_folder,
+    message_of,
+    select_uids,
+    set_modseq,
+    write_flags,
+)
+from mailbox_store.summary_cache import DEFAULT_MAX_UIDS, FolderEntry, SummaryCache
 from mailbox_store.tables import (
     accounts,
     decode_flags,
-    encode_flags,
     folders,
     inline_blobs,
     messages,
 )
-
-_CHUNK = 500  # bound parameters per IN (...) list, far below SQLite's and asyncpg's limits
 
 
 class SqlMailboxStore:
@@ -70,21 +96,31 @@ class SqlMailboxStore:
         *,
         group_commit_max: int = 128,
         inline: InlineBlobs | None = None,
+        keyring: KeyRing | None = None,
+        summary_cache: int = DEFAULT_MAX_UIDS,
     ) -> None:
         self._engine = engine
         self._blobs = blobs
         self._hub = hub
         self._inline = inline
+        keyring = keyring or (inline.keyring if inline is not None else None)
+        self._headers = None if keyring is None else HeaderSeal(keyring)
+        self._summaries = SummaryCache(summary_cache)
         writer = make_batch_writer(engine, inline)
         self._writer = GroupCommitter(writer, hub, max_batch=group_commit_max)
 
-    async def create_account(self, account: str) -> None:
+    async def create_account(self, account: str, quota: int | None = None) -> None:
+        check_quota(quota)
         now = datetime.now(UTC)
         async with begin_write(self._engine) as conn:
             await conn.execute(insert_ignore(conn, accounts).values(name=account, created_at=now))
+            if quota is not None:
+                await conn.execute(
+                    update(accounts).where(accounts.c.name == account).values(quota=quota)
+                )
             created: list[int] = []
             for name, special_use in DEFAULT_FOLDERS:
-                folder_id = await _insert_folder(conn, account, name, special_use, now)
+                folder_id = await insert_folder(conn, account, name, special_use, now)
                 if folder_id is not None:
                     created.append(folder_id)
         for folder_id in created:
@@ -95,8 +131,8 @@ class SqlMailboxStore:
             rows = await conn.execute(
                 select(folders).where(folders.c.account == account).order_by(folders.c.id)
             )
-            found = [_folder(row) for row in rows]
-            if not found and not await _account_exists(conn, account):
+            found = [folder_of(row) for row in rows]
+            if not found and not await account_exists(conn, account):
                 raise UnknownAccount(account)
         return found
 
@@ -104,20 +140,40 @@ class SqlMailboxStore:
         query = select(folders).where(folders.c.account == account, folders.c.name == name)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return None if row is None else _folder(row)
+        return None if row is None else folder_of(row)
 
     async def create_folder(
         self, account: str, name: str, special_use: SpecialUse | None = None
     ) -> Folder:
+        check_folder_name(name)
+        name = canonical_name(name)
         async with begin_write(self._engine) as conn:
-            if not await _account_exists(conn, account):
+            if not await account_exists(conn, account):
                 raise UnknownAccount(account)
-            folder_id = await _insert_folder(conn, account, name, special_use, datetime.now(UTC))
+            folder_id = await insert_folder(conn, account, name, special_use, datetime.now(UTC))
             if folder_id is None:
                 raise FolderExists(f"{account}: {name}")
-            folder = await _folder_by_id(conn, folder_id)
+            folder = await folder_by_id(conn, folder_id)
         self._hub.publish(Change(account, folder_id, ChangeKind.FOLDERS))
         return folder
+
+    async def rename_folder(self, account: str, old: str, new: str) -> Folder:
+        async with begin_write(self._engine) as conn:
+            folder, changes = await sql_folders.rename(conn, account, canonical_name(old), new)
+        self._publish(changes)
+        return folder
+
+    async def delete_folder(self, account: str, name: str) -> None:
+        async with begin_write(self._engine) as conn:
+            changes = await sql_folders.delete_folder(conn, account, canonical_name(name))
+        self._publish(changes)
+
+    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None:
+        async with begin_write(self._engine) as conn:
+            changes = await sql_folders.set_subscribed(
+                conn, account, canonical_name(name), subscribed
+            )
+        self._publish(changes)
 
     async def deliver(
         self, body: bytes, targets: Sequence[Delivery], internal_date: datetime | None = None
@@ -127,23 +183,23 @@ class SqlMailboxStore:
         for target in targets:
             check_flags(target.flags)
         when = internal_date_or_now(internal_date)
-        if self._inline is not None and self._inline.accepts(body):
-            blob_id = blob_id_of(body)  # sealed and written in the batch's transaction
-            return await self._writer.submit(blob_id, len(body), tuple(targets), when, body)
-        blob_id = await self._blobs.put(body)  # one blob, however many targets
-        return await self._writer.submit(blob_id, len(body), tuple(targets), when)
+        inline = self._inline is not None and self._inline.accepts(body)
+        # inline: sealed and written in the batch's transaction; else one blob for all targets
+        blob_id = blob_id_of(body) if inline else await self._blobs.put(body)
+        header = None
+        if self._headers is not None:
+            header = self._headers.seal(blob_id, header_section(body))
+        return await self._writer.submit(
+            blob_id, len(body), tuple(targets), when, body if inline else None, header
+        )
 
     async def list_messages(
         self, folder_id: int, uid_from: int = 1, uid_to: int | None = None
     ) -> list[MessageRecord]:
-        query = _messages_of(folder_id).where(messages.c.uid >= uid_from)
+        where = [messages.c.uid >= uid_from]
         if uid_to is not None:
-            query = query.where(messages.c.uid <= uid_to)
-        async with self._engine.connect() as conn:
-            found = [_message(row) for row in await conn.execute(query.order_by(messages.c.uid))]
-            if not found:
-                await _folder_by_id(conn, folder_id)
-        return found
+            where.append(messages.c.uid <= uid_to)
+        return await self._records(folder_id, where)
 
     async def get_body(self, folder_id: int, uid: int) -> bytes:
         query = (
@@ -154,11 +210,89 @@ class SqlMailboxStore:
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
             if row is None:
-                await _folder_by_id(conn, folder_id)
+                await folder_by_id(conn, folder_id)
                 raise UnknownMessage(f"folder {folder_id}: no UID {uid}")
         if row.content is not None and self._inline is not None:
             return self._inline.open(row.blob_id, row.content)
         return await self._blobs.get(row.blob_id)
+
+    async def get_header(self, folder_id: int, uid: int) -> bytes:
+        query = sql_reads.header_query(folder_id).where(messages.c.uid == uid)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+            if row is None:
+                await folder_by_id(conn, folder_id)
+                raise UnknownMessage(f"folder {folder_id}: no UID {uid}")
+        return await self._open_header(folder_id, row.uid, row.blob_id, row.content)
+
+    async def iter_headers(
+        self, folder_id: int, uids: Sequence[int] | None = None, batch: int = 1000
+    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
+        """One short read per batch (no connection held while the consumer works)."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        seal = self._headers
+        async for rows in self._header_rows(folder_id, uids, batch):
+            if seal is not None and all(content is not None for _, _, content in rows):
+                sealed: Any = [(blob_id, content) for _, blob_id, content in rows]
+                opened = seal.open_many(sealed)  # every content is bytes
+                yield [(row[0], header) for row, header in zip(rows, opened, strict=True)]
+            else:
+                yield [
+                    (uid, await self._open_header(folder_id, uid, blob_id, content))
+                    for uid, blob_id, content in rows
+                ]
+
+    async def changed_since(self, folder_id: int, modseq: int) -> list[MessageRecord]:
+        return await self._records(folder_id, [messages.c.modseq > modseq])
+
+    async def summary(self, folder_id: int) -> FolderSummary:
+        """From the summary cache, brought up to date in one snapshot (``summary_cache``)."""
+        async with self._summaries.lock(folder_id), begin_read(self._engine) as conn:
+            row = (await conn.execute(select(folders).where(folders.c.id == folder_id))).first()
+            if row is None:
+                self._summaries.drop(folder_id)
+                raise UnknownFolder(f"folder {folder_id}")
+            folder = folder_of(row)
+            entry = self._summaries.get(folder, row.expunged_modseq)
+            if entry is not None and entry.modseq < folder.highest_modseq:
+                changed = await sql_reads.fetch(conn, sql_reads.uid_flags(folder_id, entry.modseq))
+                if entry.apply(changed):
+                    entry.modseq = folder.highest_modseq
+                else:
+                    entry = None
+            if entry is None:
+                uids, texts = await sql_reads.uids_and_flags(conn, folder_id)
+                entry = FolderEntry(folder.uidvalidity, folder.highest_modseq, uids, texts)
+                self._summaries.put(folder_id, entry)
+            return entry.summary(folder)
+
+    async def claim_recent(self, folder_id: int) -> int:
+        async with begin_write(self._engine) as conn:
+            query = select(folders.c.recent_uid, folders.c.uidnext).where(folders.c.id == folder_id)
+            row = (await conn.execute(query.with_for_update())).first()
+            if row is None:
+                raise UnknownFolder(f"folder {folder_id}")
+            await conn.execute(
+                update(folders).where(folders.c.id == folder_id).values(recent_uid=row.uidnext)
+            )
+        return int(row.recent_uid)
+
+    async def usage(self, account: str) -> Usage:
+        query = select(accounts.c.used_bytes, accounts.c.message_count, accounts.c.quota)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query.where(accounts.c.name == account))).first()
+        if row is None:
+            raise UnknownAccount(account)
+        return Usage(int(row.used_bytes), int(row.message_count), row.quota)
+
+    async def set_quota(self, account: str, quota: int | None) -> None:
+        check_quota(quota)
+        async with begin_write(self._engine) as conn:
+            await lock_account(conn, account)
+            await conn.execute(
+                update(accounts).where(accounts.c.name == account).values(quota=quota)
+            )
 
     async def store_flags(
         self, folder_id: int, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
@@ -166,13 +300,13 @@ class SqlMailboxStore:
         """Set flags; changed messages share one new MODSEQ, unchanged ones keep theirs."""
         check_flags(flags)
         async with begin_write(self._engine) as conn:
-            folder = await _lock_folder(conn, folder_id)
-            records = [_message(row) for row in await _select_uids(conn, folder_id, uids)]
+            folder = await lock_folder(conn, folder_id)
+            records = [message_of(row) for row in await select_uids(conn, folder_id, uids)]
             changes = flag_changes(records, flags, mode)
             modseq = folder.highest_modseq + 1
             if changes:
-                await _set_modseq(conn, folder_id, modseq)
-                await _write_flags(conn, folder_id, changes, modseq)
+                await set_modseq(conn, folder_id, modseq)
+                await write_flags(conn, folder_id, changes, modseq)
         if changes:
             changed = tuple(sorted(changes))
             self._hub.publish(Change(folder.account, folder_id, ChangeKind.FLAGS, changed, modseq))
@@ -180,26 +314,45 @@ class SqlMailboxStore:
 
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
         async with begin_write(self._engine) as conn:
-            folder = await _lock_folder(conn, folder_id)
+            folder = await folder_by_id(conn, folder_id)
+            await lock_account(conn, folder.account)
+            folder = await lock_folder(conn, folder_id)
             if uids is None:
-                rows = list(await conn.execute(_deleted_candidates(folder_id)))
+                rows = list(await conn.execute(deleted_candidates(folder_id)))
             else:
-                rows = list(await _select_uids(conn, folder_id, uids))
-            gone = sorted(row.uid for row in rows if DELETED in decode_flags(row.flags))
+                rows = list(await select_uids(conn, folder_id, uids))
+            doomed = [row for row in rows if DELETED in decode_flags(row.flags)]
+            gone = sorted(row.uid for row in doomed)
             modseq = folder.highest_modseq + 1
             if gone:
-                await _set_modseq(conn, folder_id, modseq)
-                for chunk in _chunks(gone):
-                    await conn.execute(
-                        delete(messages).where(
-                            messages.c.folder_id == folder_id, messages.c.uid.in_(chunk)
-                        )
-                    )
+                await bump_folder(conn, folder_id, expunged=True)
+                await charge(conn, folder.account, -sum(row.size for row in doomed), -len(gone))
+                await delete_messages(conn, folder_id, gone)
         if gone:
+            self._summaries.removed(folder_id, gone, modseq)
             self._hub.publish(
                 Change(folder.account, folder_id, ChangeKind.EXPUNGE, tuple(gone), modseq)
             )
         return gone
+
+    async def copy_messages(
+        self, folder_id: int, uids: Sequence[int], dest_folder_id: int
+    ) -> CopyResult:
+        async with begin_write(self._engine) as conn:
+            result, changes = await sql_copy.copy(conn, folder_id, uids, dest_folder_id, move=False)
+        self._publish(changes)
+        return result
+
+    async def move_messages(
+        self, folder_id: int, uids: Sequence[int], dest_folder_id: int
+    ) -> CopyResult:
+        async with begin_write(self._engine) as conn:
+            result, changes = await sql_copy.copy(conn, folder_id, uids, dest_folder_id, move=True)
+        for change in changes:
+            if change.kind is ChangeKind.EXPUNGE:
+                self._summaries.removed(change.folder_id, change.uids, change.modseq)
+        self._publish(changes)
+        return result
 
     def subscribe(self, account: str) -> ChangeSubscription:
         return self._hub.subscribe(account)
@@ -212,123 +365,50 @@ class SqlMailboxStore:
         """Finish the deliveries already queued and stop the writer; the engine is the caller's."""
         await self._writer.close()
 
+    def _publish(self, changes: list[Change]) -> None:
+        for change in changes:
+            self._hub.publish(change)
 
-async def _insert_folder(
-    conn: AsyncConnection,
-    account: str,
-    name: str,
-    special_use: SpecialUse | None,
-    now: datetime,
-) -> int | None:
-    """Insert a folder unless one of that name exists; its id, or None if it existed."""
-    inserted = await conn.execute(
-        insert_ignore(conn, folders)
-        .values(
-            account=account,
-            name=name,
-            special_use=None if special_use is None else special_use.value,
-            uidvalidity=0,
-            uidnext=FIRST_UID,
-            highest_modseq=FIRST_MODSEQ,
-            subscribed=True,
-        )
-        .returning(folders.c.id)
-    )
-    folder_id: int | None = inserted.scalar_one_or_none()
-    if folder_id is not None:
-        uidvalidity = make_uidvalidity(folder_id, now)
-        await conn.execute(
-            update(folders).where(folders.c.id == folder_id).values(uidvalidity=uidvalidity)
-        )
-    return folder_id
+    async def _records(
+        self, folder_id: int, where: list[ColumnElement[bool]]
+    ) -> list[MessageRecord]:
+        """The folder's messages matching ``where``, in UID order, in one read (one snapshot;
+        reading in pages while converting was slower on a busy two-core machine)."""
+        async with self._engine.connect() as conn:
+            query = sql_reads.message_query(conn).where(messages.c.folder_id == folder_id)
+            rows = await sql_reads.fetch(conn, query.where(*where).order_by(messages.c.uid))
+            if not rows:
+                await folder_by_id(conn, folder_id)
+        return sql_reads.records(rows)
 
+    async def _header_rows(
+        self, folder_id: int, uids: Sequence[int] | None, batch: int
+    ) -> AsyncIterator[list[tuple[int, str, bytes | None]]]:
+        """Rows ``(uid, blob_id, sealed header)`` in UID order, ``batch`` at a time: pages by
+        UID (keyset) over the whole folder, or chunks of the sorted ``uids``; one short read
+        per page (no connection held while the caller works)."""
+        query = sql_reads.header_query(folder_id)
+        wanted = None if uids is None else sorted(set(uids))
+        last = 0
+        for page in itertools.count():
+            if wanted is None:
+                statement = query.where(messages.c.uid > last).limit(batch)
+            else:
+                chunk = wanted[page * batch : (page + 1) * batch]
+                statement = query.where(messages.c.uid.in_(chunk))
+            async with self._engine.connect() as conn:
+                rows = list(await sql_reads.fetch(conn, statement))
+                if page == 0 and not rows:
+                    await folder_by_id(conn, folder_id)  # UnknownFolder, or simply empty
+            if rows:
+                last = rows[-1][0]
+                yield rows
+            if len(rows) < batch if wanted is None else (page + 1) * batch >= len(wanted):
+                return
 
-async def _account_exists(conn: AsyncConnection, account: str) -> bool:
-    found = await conn.execute(select(accounts.c.name).where(accounts.c.name == account))
-    return found.first() is not None
-
-
-async def _folder_by_id(conn: AsyncConnection, folder_id: int) -> Folder:
-    row = (await conn.execute(select(folders).where(folders.c.id == folder_id))).first()
-    if row is None:
-        raise UnknownFolder(f"folder {folder_id}")
-    return _folder(row)
-
-
-async def _lock_folder(conn: AsyncConnection, folder_id: int) -> Folder:
-    """The folder row, locked until the end of the transaction (PostgreSQL; SQLite is locked)."""
-    query = select(folders).where(folders.c.id == folder_id).with_for_update()
-    row = (await conn.execute(query)).first()
-    if row is None:
-        raise UnknownFolder(f"folder {folder_id}")
-    return _folder(row)
-
-
-async def _set_modseq(conn: AsyncConnection, folder_id: int, modseq: int) -> None:
-    await conn.execute(
-        update(folders).where(folders.c.id == folder_id).values(highest_modseq=modseq)
-    )
-
-
-async def _write_flags(
-    conn: AsyncConnection, folder_id: int, changes: dict[int, frozenset[str]], modseq: int
-) -> None:
-    """One UPDATE per distinct new flag set (and chunk of UIDs), not one per message."""
-    by_flags: dict[frozenset[str], list[int]] = {}
-    for uid, new in changes.items():
-        by_flags.setdefault(new, []).append(uid)
-    for new, uids in by_flags.items():
-        for chunk in _chunks(sorted(uids)):
-            await conn.execute(
-                update(messages)
-                .where(messages.c.folder_id == folder_id, messages.c.uid.in_(chunk))
-                .values(flags=encode_flags(new), modseq=modseq)
-            )
-
-
-async def _select_uids(
-    conn: AsyncConnection, folder_id: int, uids: Sequence[int]
-) -> list[Row[Any]]:
-    rows: list[Row[Any]] = []
-    for chunk in _chunks(sorted(set(uids))):
-        rows.extend(await conn.execute(_messages_of(folder_id).where(messages.c.uid.in_(chunk))))
-    return rows
-
-
-def _messages_of(folder_id: int) -> Select[Any]:
-    return select(messages).where(messages.c.folder_id == folder_id)
-
-
-def _deleted_candidates(folder_id: int) -> Select[Any]:
-    """Rows whose flags text contains ``\\Deleted``; the caller checks the exact flag."""
-    return _messages_of(folder_id).where(messages.c.flags.contains(DELETED, autoescape=True))
-
-
-def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def _folder(row: Row[Any]) -> Folder:
-    return Folder(
-        id=row.id,
-        account=row.account,
-        name=row.name,
-        special_use=None if row.special_use is None else SpecialUse(row.special_use),
-        uidvalidity=row.uidvalidity,
-        uidnext=row.uidnext,
-        highest_modseq=row.highest_modseq,
-        subscribed=bool(row.subscribed),
-    )
-
-
-def _message(row: Row[Any]) -> MessageRecord:
-    return MessageRecord(
-        folder_id=row.folder_id,
-        uid=row.uid,
-        modseq=row.modseq,
-        flags=decode_flags(row.flags),
-        internal_date=row.internal_date,
-        size=row.size,
-        blob_id=row.blob_id,
-    )
+    async def _open_header(
+        self, folder_id: int, uid: int, blob_id: str, sealed: bytes | None
+    ) -> bytes:
+        if sealed is not None and self._headers is not None:
+            return self._headers.open(blob_id, sealed)
+        return header_section(await self.get_body(folder_id, uid))  # none kept: read the body

@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -58,6 +59,11 @@ accounts = Table(
     metadata,
     Column("name", String(320), primary_key=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # RFC 9208 STORAGE: the limit (NULL: none), and the usage kept up to date by every insert
+    # and delete of a message so that a delivery never sums the account's messages.
+    Column("quota", BigInteger, nullable=True),
+    Column("used_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("message_count", BigInteger, nullable=False, server_default="0"),
 )
 
 folders = Table(
@@ -77,6 +83,11 @@ folders = Table(
     Column("uidnext", BigInteger, nullable=False),
     Column("highest_modseq", BigInteger, nullable=False),
     Column("subscribed", Boolean, nullable=False),
+    # RFC 3501 §2.3.2 \\Recent: UIDs from this one up are recent for the next session to SELECT.
+    Column("recent_uid", BigInteger, nullable=False, server_default="1"),
+    # The MODSEQ of the last removal of messages (EXPUNGE, MOVE, RENAME INBOX): a reader that
+    # knows the folder as of a greater MODSEQ knows every message still in it.
+    Column("expunged_modseq", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("account", "name", name="uq_mbx_folders_account_name"),
     sqlite_autoincrement=True,
 )
@@ -109,6 +120,26 @@ inline_blobs = Table(
     metadata,
     Column("blob_id", String(64), primary_key=True),
     Column("content", LargeBinary, nullable=False),
+)
+
+
+# Header sections (what SEARCH and FETCH BODY[HEADER...] read), sealed like bodies under the
+# message's blob id, one row per message row, written in the delivery's transaction, so that
+# searching headers never reads nor decrypts bodies. Keyed and ordered like the messages (a scan
+# of a folder's headers reads neighbouring pages) and removed with them (cascade).
+headers = Table(
+    "mbx_headers",
+    metadata,
+    Column("folder_id", Integer, primary_key=True, autoincrement=False),
+    Column("uid", BigInteger, primary_key=True, autoincrement=False),
+    Column("content", LargeBinary, nullable=False),
+    ForeignKeyConstraint(
+        ["folder_id", "uid"],
+        ["mbx_messages.folder_id", "mbx_messages.uid"],
+        name="fk_mbx_headers_message",
+        ondelete="CASCADE",
+        onupdate="CASCADE",
+    ),
 )
 
 

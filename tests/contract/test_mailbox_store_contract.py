@@ -44,7 +44,7 @@ from mailbox_store.models import (
 )
 from mailbox_store.notify import ChangeHub
 from mailbox_store.sql import SqlMailboxStore
-from mailbox_store.tables import accounts, messages, metadata
+from mailbox_store.tables import accounts, headers, messages, metadata
 from mss.db import make_engine
 
 ALICE = "alice@hopital.mssante.fr"
@@ -498,7 +498,8 @@ async def test_failed_transaction_fails_the_whole_batch(sql_engine: AsyncEngine)
     kept (not even the UIDs allocated before it), and the writer goes on afterwards."""
     store = await sql_store(sql_engine)
     before = await inbox(store)
-    async with sql_engine.begin() as conn:
+    async with sql_engine.begin() as conn:  # header rows refer to message rows: both go
+        await conn.run_sync(headers.drop)
         await conn.run_sync(messages.drop)
     results = await asyncio.gather(
         store.deliver(b"a", [Delivery(ALICE)]), store.deliver(b"b", [Delivery(ALICE, "Sent")])
@@ -507,6 +508,7 @@ async def test_failed_transaction_fails_the_whole_batch(sql_engine: AsyncEngine)
     assert store.group_commit_stats.batches == 0
     async with sql_engine.begin() as conn:
         await conn.run_sync(messages.create)
+        await conn.run_sync(headers.create)
     assert await inbox(store) == before
     assert isinstance((await store.deliver(b"c", [Delivery(ALICE)]))[0], Delivered)
     await store.close()

@@ -136,6 +136,12 @@ class ImapSettings(Section):
     write_timeout: float = Field(
         60.0, gt=0, description="Seconds a client may leave our replies unread before it is cut."
     )
+    auth_failure_delay_max: float = Field(
+        30.0,
+        ge=0,
+        description="Cap of the wait before a login attempt, which doubles (from "
+        "auth_failure_delay) with each recent failure from the same address or for the same login.",
+    )
 
 
 class OutboundSettings(Section):
@@ -203,6 +209,15 @@ class DmpSettings(Section):
     filing_poll_interval: float = Field(
         5.0, gt=0, description="Seconds between scans for filing jobs left by a crash."
     )
+    filing_concurrency: int = Field(
+        4, gt=0, description="Filing jobs run at once per node (one parses, another commits)."
+    )
+    filing_lease: float = Field(
+        120.0, gt=0, description="Seconds a node holds a filing job before another may take it."
+    )
+    filing_max_attempts: int = Field(
+        5, gt=0, description="Tries of a filing job failing on storage before giving up (906)."
+    )
     max_xdm_size: int = Field(
         50 * MIB, gt=0, description="Largest IHE_XDM.ZIP attachment filed, in bytes."
     )
@@ -241,6 +256,43 @@ class PolicySettings(Section):
     )
 
 
+class NotifySettings(Section):
+    """MSS-PAT-7, DMP-AUD-1: e-mails to patients' personal addresses, through a smarthost."""
+
+    smarthost: str = Field(
+        "",
+        pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}$",
+        description='"host:port" of the smarthost ("" = notifications disabled, rows kept).',
+    )
+    sender: str = Field(
+        "", description='From address of notifications ("" = ne-pas-repondre@<smtp.hostname>).'
+    )
+    require_starttls: bool = Field(
+        True, description="Refuse to send unless the smarthost offers STARTTLS (verified)."
+    )
+    ca_file: Path | None = Field(
+        None, description="CA bundle verifying the smarthost (default: system CAs)."
+    )
+    username: str = Field("", description="SMTP AUTH login at the smarthost ('' = no AUTH).")
+    password: SecretStr = Field(SecretStr(""), description="SMTP AUTH password.")
+    webmail_url: str = Field(
+        "", description="Link given in notifications ('' = https://<smtp.hostname>/)."
+    )
+    coalesce_window: float = Field(
+        900.0, ge=0, description="Seconds: at most one new-message notification per patient."
+    )
+    poll_interval: float = Field(30.0, gt=0, description="Seconds between outbox scans.")
+    retry_schedule: list[float] = Field(
+        [60.0, 300.0, 900.0, 3600.0],
+        min_length=1,
+        description="Seconds before each retry; the last value repeats until the expiry.",
+    )
+    expiry: float = Field(
+        2 * 86400.0, gt=0, description="Seconds after which an unsent notification is dropped."
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds for each smarthost connection step.")
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
@@ -266,6 +318,9 @@ class Settings(BaseSettings):
     directory: DirectorySettings = Field(DirectorySettings(), description="Directory and jobs.")
     policy: PolicySettings = Field(PolicySettings(), description="MSSanté policy limits.")
     logging: LoggingSettings = Field(LoggingSettings(), description="Logging.")
+    notify: NotifySettings = Field(
+        NotifySettings(), description="Patient notification e-mails (MSS-PAT-7)."
+    )
 
     @property
     def database_url(self) -> str:

@@ -35,7 +35,7 @@ class XdmDocument:
     patient_id: str
     mime_type: str
     uri: str
-    hash: str
+    hash: str  # SHA-1 hex of ``content``, computed (and equal to the metadata's hash slot)
     size: int
     creation_time: str | None
     class_code: str | None
@@ -126,14 +126,14 @@ def _document(entry: etree._Element, folder: str, files: dict[str, bytes]) -> Xd
     if content is None:
         raise DocumentError("a document named by METADATA.XML is missing from the zip")
     digest, size = _single_slot(entry, "hash"), _single_slot(entry, "size")
-    _check_integrity(content, digest, size)
+    sha1 = _check_integrity(content, digest, size)
     return XdmDocument(
         entry_id=entry.get("id", ""),
         unique_id=_required_identifier(entry, ebrim.DOC_UNIQUE_ID, "uniqueId"),
         patient_id=_required_identifier(entry, ebrim.DOC_PATIENT_ID, "patientId"),
         mime_type=entry.get("mimeType", ""),
         uri=uri,
-        hash=(digest or "").lower(),
+        hash=sha1,
         size=len(content),
         creation_time=_single_slot(entry, "creationTime"),
         class_code=_classification(entry, ebrim.CLASS_CODE),
@@ -152,22 +152,26 @@ def _safe_uri(uri: str) -> str:
     return "/".join(parts).lower()
 
 
-def _check_integrity(content: bytes, digest: str | None, size: str | None) -> None:
-    """DMP-XDM-2: the SHA-1 ``hash`` and ``size`` slots must match the document bytes."""
+def _check_integrity(content: bytes, digest: str | None, size: str | None) -> str:
+    """DMP-XDM-2: the SHA-1 ``hash`` and ``size`` slots must match the document bytes; the SHA-1
+    (hex, computed here from the bytes: callers need not hash them again)."""
     if digest is None or size is None:
         raise DocumentError("a document entry lacks its hash or size slot")
-    if hashlib.sha1(content, usedforsecurity=False).hexdigest() != digest.strip().lower():
+    sha1 = hashlib.sha1(content, usedforsecurity=False).hexdigest()
+    if sha1 != digest.strip().lower():
         raise DocumentError("a document's SHA-1 does not match its hash slot")
     if not size.strip().isdigit() or int(size) != len(content):
         raise DocumentError("a document's size does not match its size slot")
+    return sha1
 
 
 def _all(root: etree._Element, name: str) -> Iterator[etree._Element]:
-    return (element for element in root.iter() if local_name(element) == name)
+    """``root`` and its descendants named ``name`` in any namespace or none (matched by lxml)."""
+    return root.iter(f"{{*}}{name}")
 
 
 def _children(parent: etree._Element, name: str) -> Iterator[etree._Element]:
-    return (child for child in parent if local_name(child) == name)
+    return parent.iterchildren(f"{{*}}{name}")
 
 
 def _slot_values(element: etree._Element, name: str) -> list[str]:

@@ -1,10 +1,21 @@
 """The one hardened XML parser of the DMP bridge (SEC-IN-1); CDA and METADATA.XML both use it.
 
 No DTD is loaded, no entity is resolved, nothing is fetched from the network, processing
-instructions (``xml-stylesheet``) and comments are dropped, and libxml2's size limits stay on
-(``huge_tree=False``: nesting is capped at 256 levels and one text node at 10 MB by libxml2 itself).
+instructions (``xml-stylesheet``) and comments are dropped, and libxml2's size limits stay on for
+METADATA.XML (``huge_tree=False``: nesting capped at 256 levels, one text node at 10 MB).
 A document type declaration is refused outright, before and after parsing (the byte scan misses
 UTF-16 input; the parsed tree does not). The input size is capped.
+
+The pruned parse (CDA documents) runs with ``huge_tree=True`` *(chosen)*: a CDA whose body is one
+base64 PDF has a text node over libxml2's 10 MB default as soon as the PDF passes ~7.5 MB, and the
+issue wants a 20 MB CDA parsed. Our own caps stay: the input size (``MAX_XML_BYTES``, which bounds
+any text node) and the nesting depth (``MAX_DEPTH``, counted on ``start`` events). Measured by
+``bench/dmp_bridge.py``: a 20 MB PDF CDA parses with a peak RSS growth of about 80 MB, input
+included. Pruning costs a Python call per element, so *(chosen)* an input of at most
+``PRUNE_ABOVE`` bytes (typical CDA documents are 30-500 KB) is parsed whole by the hardened parser
+instead: libxml2 parses it without the GIL, in about half the time, with libxml2's own caps
+(``huge_tree=False``: depth 256, a 10 MB text node is out of reach below ``PRUNE_ABOVE``); its
+tree costs a few times its size, a few MB at most.
 
 ``declare_prefixes`` lets a caller parse files that use prefixes they never declare (real
 METADATA.XML files do, DMP-XDM-2): the missing ``xmlns:`` declarations are added to the root element
@@ -22,9 +33,11 @@ from lxml import etree
 from dmp_bridge.errors import HostileInput
 
 MAX_XML_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 256  # libxml2's own default without huge_tree
+PRUNE_ABOVE = 2 * 1024 * 1024  # bytes: smaller inputs are parsed whole (faster)
 Prune = Callable[[etree._Element], bool]
 
-_DECLARATION_MARKERS = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY|doctype|entity)")  # one pass over the input
 _PREFIX_USE = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*=")
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(?=[\s/>])")
 
@@ -59,13 +72,15 @@ def parse_xml(
     """The root element of ``data``; ``HostileInput`` saying why not.
 
     ``prune(element)``, called as each element ends, may answer True to drop that element's
-    content while parsing (a CDA body need not be kept whole: peak memory stays low).
+    content while parsing (a CDA body need not be kept whole: peak memory stays low); inputs of
+    at most ``PRUNE_ABOVE`` bytes are parsed whole all the same (the caller may not rely on
+    pruning, only on the tree it needs being there).
     """
     if len(data) > max_bytes:
         raise HostileInput(f"{what} is larger than {max_bytes} bytes")
-    if any(marker in data for marker in _DECLARATION_MARKERS):
+    if _DECLARATION.search(data) is not None:
         raise HostileInput(f"{what} carries a DOCTYPE or entity declaration (refused)")  # SEC-IN-1
-    if prune is not None:
+    if prune is not None and len(data) > PRUNE_ABOVE:
         root = _parse_pruned(data, what, prune)
     else:
         root = _parse(data, what, declare_prefixes)
@@ -76,9 +91,10 @@ def parse_xml(
 
 def local_name(element: etree._Element) -> str | None:
     """The local name of an element, whatever its namespace; None for non-element nodes."""
-    if not isinstance(element.tag, str):
+    tag = element.tag
+    if not isinstance(tag, str):
         return None
-    return etree.QName(element).localname
+    return tag.rpartition("}")[2]
 
 
 def _parse(data: bytes, what: str, declare: Mapping[str, str] | None) -> etree._Element:
@@ -97,18 +113,25 @@ def _parse(data: bytes, what: str, declare: Mapping[str, str] | None) -> etree._
 def _parse_pruned(data: bytes, what: str, prune: Prune) -> etree._Element:
     context = etree.iterparse(
         io.BytesIO(data),
-        events=("end",),
+        events=("start", "end"),
         resolve_entities=False,  # SEC-IN-1, as in hardened_parser()
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        huge_tree=True,  # big PDF text nodes; our own size and depth caps below and above
         remove_comments=True,
         remove_pis=True,
         collect_ids=False,
     )
+    depth = 0
     try:
-        for _event, element in context:
+        for event, element in context:
+            if event == "start":
+                depth += 1
+                if depth > MAX_DEPTH:  # SEC-IN-1
+                    raise HostileInput(f"{what} nests deeper than {MAX_DEPTH} levels")
+                continue
+            depth -= 1
             if prune(element):
                 _drop(element)
     except etree.XMLSyntaxError as exc:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from mailbox_store.batch_writers import BatchWriter
 from mailbox_store.errors import StorageUnavailable
-from mailbox_store.filing import DeliveryRequest, Outcome
+from mailbox_store.filing import DeliveryRequest, FiledBatch, Outcome
 from mailbox_store.models import Delivery
 from mailbox_store.notify import ChangeHub
 
@@ -47,11 +48,20 @@ class GroupCommitStats:
 
 
 class GroupCommitter:
-    def __init__(self, writer: BatchWriter, hub: ChangeHub, *, max_batch: int = 128) -> None:
+    def __init__(
+        self,
+        writer: BatchWriter,
+        hub: ChangeHub,
+        *,
+        max_batch: int = 128,
+        on_commit: Callable[[list[DeliveryRequest], FiledBatch], None] | None = None,
+    ) -> None:
+        """``on_commit`` sees each committed batch (before its changes are published)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._writer = writer
         self._hub = hub
+        self._on_commit = on_commit
         self._max_batch = max_batch
         self._queue: asyncio.Queue[DeliveryRequest | _Stop] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -135,6 +145,8 @@ class GroupCommitter:
         for request, outcomes in zip(requests, batch.outcomes, strict=True):
             if not request.future.done():  # the caller may have been cancelled
                 request.future.set_result(outcomes)
+        if self._on_commit is not None:
+            self._on_commit(requests, batch)
         for change in batch.changes:
             self._hub.publish(change)
 

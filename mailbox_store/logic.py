@@ -134,11 +134,13 @@ def summarize(folder: Folder, rows: Iterable[tuple[int, str]]) -> FolderSummary:
     """The SELECT summary from ``(uid, flags as stored)`` pairs in UID order; flag texts are
     decoded once per distinct value (a folder has few distinct flag sets)."""
     uids = array("q")
+    texts: list[str] = []
     unseen = 0
     first_unseen: int | None = None
     decoded: dict[str, frozenset[str]] = {}
     for uid, text in rows:
         uids.append(uid)
+        texts.append(text)
         flags = decoded.get(text)
         if flags is None:
             flags = decoded[text] = frozenset(text.split())
@@ -147,4 +149,4 @@ def summarize(folder: Folder, rows: Iterable[tuple[int, str]]) -> FolderSummary:
             if first_unseen is None:
                 first_unseen = uid
     in_use = frozenset().union(*decoded.values())
-    return FolderSummary(folder, uids, unseen, first_unseen, in_use)
+    return FolderSummary(folder, uids, unseen, first_unseen, in_use, texts)

@@ -5,6 +5,7 @@ Every method mutates its state without awaiting in between, so the event loop ma
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -64,6 +65,32 @@ class _FolderState:
     folder: Folder
     messages: dict[int, MessageRecord] = field(default_factory=dict)
     recent_uid: int = FIRST_UID
+    # The UIDs ascending, kept while messages are only added (UIDs only grow), rebuilt after a
+    # removal: a ranged read (the last 10 messages) costs no sort of the whole folder.
+    _order: list[int] | None = None
+
+    def uids(self) -> list[int]:
+        if self._order is None:
+            self._order = sorted(self.messages)
+        return self._order
+
+    def add(self, record: MessageRecord) -> None:
+        """A new message: its UID is above every UID of the folder."""
+        self.messages[record.uid] = record
+        if self._order is not None:
+            self._order.append(record.uid)
+
+    def replace_all(self, messages: dict[int, MessageRecord]) -> None:
+        self.messages, self._order = messages, None
+
+    def pop(self, uids: Sequence[int]) -> list[MessageRecord]:
+        self._order = None
+        return [self.messages.pop(uid) for uid in uids]
+
+    def in_range(self, uid_from: int, uid_to: int) -> list[MessageRecord]:
+        order = self.uids()
+        lo, hi = bisect.bisect_left(order, uid_from), bisect.bisect_right(order, uid_to)
+        return [self.messages[uid] for uid in order[lo:hi]]
 
     def bump(self, uids: int = 0) -> tuple[int, int]:
         """Advance MODSEQ (and UIDNEXT by ``uids``); the first new UID and the new MODSEQ."""
@@ -72,7 +99,7 @@ class _FolderState:
         return uid, modseq
 
     def sorted_messages(self) -> list[MessageRecord]:
-        return [self.messages[uid] for uid in sorted(self.messages)]
+        return [self.messages[uid] for uid in self.uids()]
 
 
 @dataclass
@@ -189,7 +216,7 @@ class MemoryMailboxStore:
     ) -> list[MessageRecord]:
         state = self._folder(folder_id)
         last = uid_to if uid_to is not None else state.folder.uidnext
-        return [m for uid, m in sorted(state.messages.items()) if uid_from <= uid <= last]
+        return state.in_range(uid_from, last)
 
     async def get_body(self, folder_id: int, uid: int) -> bytes:
         return await self._blobs.get(self._message(folder_id, uid).blob_id)
@@ -203,7 +230,7 @@ class MemoryMailboxStore:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         state = self._folder(folder_id)
-        wanted = sorted(state.messages if uids is None else set(uids) & state.messages.keys())
+        wanted = state.uids() if uids is None else sorted(set(uids) & state.messages.keys())
         for start in range(0, len(wanted), batch):
             found = [state.messages.get(uid) for uid in wanted[start : start + batch]]
             headers = [(m.uid, self._headers[m.blob_id]) for m in found if m is not None]
@@ -216,7 +243,11 @@ class MemoryMailboxStore:
 
     async def summary(self, folder_id: int) -> FolderSummary:
         state = self._folder(folder_id)
-        rows = ((m.uid, encode_flags(m.flags)) for m in state.sorted_messages())
+        texts: dict[frozenset[str], str] = {}  # encoded once per distinct flag set
+        rows = (
+            (m.uid, texts.get(m.flags) or texts.setdefault(m.flags, encode_flags(m.flags)))
+            for m in state.sorted_messages()
+        )
         return summarize(state.folder, rows)
 
     async def claim_recent(self, folder_id: int) -> int:
@@ -326,14 +357,16 @@ class MemoryMailboxStore:
         self._add_folder(account, new, None)
         target = self._accounts[account].folders[new]
         moved = dict(inbox.messages)
-        target.messages = {uid: replace(m, folder_id=target.folder.id) for uid, m in moved.items()}
+        target.replace_all(
+            {uid: replace(m, folder_id=target.folder.id) for uid, m in moved.items()}
+        )
         target.folder = replace(
             target.folder,
             uidnext=inbox.folder.uidnext,
             highest_modseq=max(inbox.folder.highest_modseq, target.folder.highest_modseq),
         )
         if moved:
-            inbox.messages = {}
+            inbox.replace_all({})
             _, modseq = inbox.bump()
             self._publish(inbox, ChangeKind.EXPUNGE, tuple(sorted(moved)), modseq)
         return target.folder
@@ -355,13 +388,13 @@ class MemoryMailboxStore:
         first, modseq = dest.bump(uids=len(records))
         new_uids = tuple(range(first, first + len(records)))
         for record, uid in zip(records, new_uids, strict=True):
-            dest.messages[uid] = replace(record, folder_id=dest.folder.id, uid=uid, modseq=modseq)
+            dest.add(replace(record, folder_id=dest.folder.id, uid=uid, modseq=modseq))
         self._publish(dest, ChangeKind.EXISTS, new_uids, modseq)
         return CopyResult(dest.folder.uidvalidity, tuple(r.uid for r in records), new_uids)
 
     def _remove(self, state: _FolderState, uids: Sequence[int]) -> None:
         """Drop ``uids`` (all present) from the folder, uncount them, publish EXPUNGE."""
-        removed = [state.messages.pop(uid) for uid in uids]
+        removed = state.pop(uids)
         self._account(state.folder.account).add(-sum(m.size for m in removed), -len(removed))
         _, modseq = state.bump()
         self._publish(state, ChangeKind.EXPUNGE, tuple(uids), modseq)
@@ -379,9 +412,7 @@ class MemoryMailboxStore:
             return QuotaExceeded(f"{target.account}: quota of {account.quota} bytes")
         account.add(size, 1)
         uid, modseq = state.bump(uids=1)
-        state.messages[uid] = MessageRecord(
-            state.folder.id, uid, modseq, target.flags, when, size, blob_id
-        )
+        state.add(MessageRecord(state.folder.id, uid, modseq, target.flags, when, size, blob_id))
         self._publish(state, ChangeKind.EXISTS, (uid,), modseq)
         folder = state.folder
         return Delivered(target.account, folder.id, folder.uidvalidity, uid)

@@ -115,3 +115,6 @@ class FolderSummary:
     unseen: int  # number of messages without \\Seen
     first_unseen_uid: int | None
     flags_in_use: frozenset[str]  # every flag/keyword set on some message
+    # The flags of each message as stored (sorted, space-separated), aligned with ``uids``:
+    # FETCH (UID FLAGS) of a whole folder answers from here without a record per message.
+    flag_texts: Sequence[str] = ()

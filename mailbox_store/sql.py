@@ -12,8 +12,10 @@ a key ring none is kept and ``get_header`` reads the body.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,7 @@ from mailbox_store.errors import (
     UnknownFolder,
     UnknownMessage,
 )
+from mailbox_store.filing import DeliveryRequest, FiledBatch
 from mailbox_store.group_commit import GroupCommitStats, GroupCommitter
 from mailbox_store.headers import HeaderSeal
 from mailbox_store.inline import InlineBlobs
@@ -81,6 +84,7 @@ from mailbox_store.summary_cache import DEFAULT_MAX_UIDS, FolderEntry, SummaryCa
 from mailbox_store.tables import (
     accounts,
     decode_flags,
+    encode_flags,
     folders,
     inline_blobs,
     messages,
@@ -107,7 +111,9 @@ class SqlMailboxStore:
         self._headers = None if keyring is None else HeaderSeal(keyring)
         self._summaries = SummaryCache(summary_cache)
         writer = make_batch_writer(engine, inline)
-        self._writer = GroupCommitter(writer, hub, max_batch=group_commit_max)
+        self._writer = GroupCommitter(
+            writer, hub, max_batch=group_commit_max, on_commit=self._committed
+        )
 
     async def create_account(self, account: str, quota: int | None = None) -> None:
         check_quota(quota)
@@ -118,13 +124,14 @@ class SqlMailboxStore:
                 await conn.execute(
                     update(accounts).where(accounts.c.name == account).values(quota=quota)
                 )
-            created: list[int] = []
+            created: list[Folder] = []
             for name, special_use in DEFAULT_FOLDERS:
                 folder_id = await insert_folder(conn, account, name, special_use, now)
                 if folder_id is not None:
-                    created.append(folder_id)
-        for folder_id in created:
-            self._hub.publish(Change(account, folder_id, ChangeKind.FOLDERS))
+                    created.append(await folder_by_id(conn, folder_id))
+        for folder in created:
+            self._summaries.created(folder)
+            self._hub.publish(Change(account, folder.id, ChangeKind.FOLDERS))
 
     async def list_folders(self, account: str) -> list[Folder]:
         async with self._engine.connect() as conn:
@@ -154,6 +161,7 @@ class SqlMailboxStore:
             if folder_id is None:
                 raise FolderExists(f"{account}: {name}")
             folder = await folder_by_id(conn, folder_id)
+        self._summaries.created(folder)
         self._hub.publish(Change(account, folder_id, ChangeKind.FOLDERS))
         return folder
 
@@ -228,20 +236,36 @@ class SqlMailboxStore:
     async def iter_headers(
         self, folder_id: int, uids: Sequence[int] | None = None, batch: int = 1000
     ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
-        """One short read per batch (no connection held while the consumer works)."""
+        """One short read per batch (no connection held while the consumer works); the next
+        batch is read (in the driver's thread) while this one is opened and used."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
+        pages = self._header_rows(folder_id, uids, batch)
+        ahead = asyncio.ensure_future(anext(pages, None))
+        try:
+            while (rows := await ahead) is not None:
+                ahead = asyncio.ensure_future(anext(pages, None))
+                yield await self._opened(folder_id, rows)
+        finally:
+            if not ahead.done():
+                ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead  # a read ahead the consumer did not wait for
+            await pages.aclose()
+
+    async def _opened(
+        self, folder_id: int, rows: list[tuple[int, str, bytes | None]]
+    ) -> list[tuple[int, bytes]]:
+        """``(uid, header)`` of header rows: opened in one loop when all are sealed."""
         seal = self._headers
-        async for rows in self._header_rows(folder_id, uids, batch):
-            if seal is not None and all(content is not None for _, _, content in rows):
-                sealed: Any = [(blob_id, content) for _, blob_id, content in rows]
-                opened = seal.open_many(sealed)  # every content is bytes
-                yield [(row[0], header) for row, header in zip(rows, opened, strict=True)]
-            else:
-                yield [
-                    (uid, await self._open_header(folder_id, uid, blob_id, content))
-                    for uid, blob_id, content in rows
-                ]
+        if seal is not None and all(content is not None for _, _, content in rows):
+            sealed: Any = [(blob_id, content) for _, blob_id, content in rows]
+            opened = seal.open_many(sealed)  # every content is bytes
+            return [(row[0], header) for row, header in zip(rows, opened, strict=True)]
+        return [
+            (uid, await self._open_header(folder_id, uid, blob_id, content))
+            for uid, blob_id, content in rows
+        ]
 
     async def changed_since(self, folder_id: int, modseq: int) -> list[MessageRecord]:
         return await self._records(folder_id, [messages.c.modseq > modseq])
@@ -365,6 +389,24 @@ class SqlMailboxStore:
         """Finish the deliveries already queued and stop the writer; the engine is the caller's."""
         await self._writer.close()
 
+    def _committed(self, requests: list[DeliveryRequest], batch: FiledBatch) -> None:
+        """This node's deliveries, in MODSEQ order, into the summary cache (``added``)."""
+        modseqs = {
+            (c.folder_id, c.uids[0]): c.modseq
+            for c in batch.changes
+            if c.kind is ChangeKind.EXISTS and len(c.uids) == 1
+        }
+        filed: list[tuple[int, int, int, str]] = []
+        for request, outcomes in zip(requests, batch.outcomes, strict=True):
+            for target, outcome in zip(request.targets, outcomes, strict=True):
+                if isinstance(outcome, Delivered):
+                    modseq = modseqs.get((outcome.folder_id, outcome.uid))
+                    if modseq is not None:
+                        text = encode_flags(target.flags)
+                        filed.append((modseq, outcome.folder_id, outcome.uid, text))
+        for modseq, folder_id, uid, text in sorted(filed):
+            self._summaries.added(folder_id, uid, text, modseq)
+
     def _publish(self, changes: list[Change]) -> None:
         for change in changes:
             self._hub.publish(change)
@@ -383,7 +425,7 @@ class SqlMailboxStore:
 
     async def _header_rows(
         self, folder_id: int, uids: Sequence[int] | None, batch: int
-    ) -> AsyncIterator[list[tuple[int, str, bytes | None]]]:
+    ) -> AsyncGenerator[list[tuple[int, str, bytes | None]], None]:
         """Rows ``(uid, blob_id, sealed header)`` in UID order, ``batch`` at a time: pages by
         UID (keyset) over the whole folder, or chunks of the sorted ``uids``; one short read
         per page (no connection held while the caller works)."""

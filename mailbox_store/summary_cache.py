@@ -10,7 +10,11 @@ when the cache has missed one: then, as for a folder not cached, everything is r
 
 The database stays the source of truth: every call compares with the folder row it has just
 read, so a change made by another node sharing the database is seen like a local one. Entries
-are bounded by their total number of UIDs (least recently used first out).
+are bounded by their total number of UIDs and their number (least recently used first out).
+
+Folders this node creates get an empty entry, and this node's deliveries are added to the entry
+of their folder when it is exactly one change behind (``added``): a folder that only ever
+received mail here is never read whole, even at its first SELECT.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mailbox_store.logic import SEEN
 from mailbox_store.models import Folder, FolderSummary
 
 DEFAULT_MAX_UIDS = 2_000_000  # about 32 MB of UIDs and flag references in all
+MAX_ENTRIES = 20_000  # folders (an empty entry costs about 1 KB)
 
 
 class FolderEntry:
@@ -91,7 +96,7 @@ class FolderEntry:
                 unseen += 0 if seen else count
                 in_use.update(parsed)
         first = self._first_unseen() if unseen else None
-        return FolderSummary(folder, self.uids[:], unseen, first, frozenset(in_use))
+        return FolderSummary(folder, self.uids[:], unseen, first, frozenset(in_use), self.flags[:])
 
     def _intern(self, text: str) -> str:
         """One string per distinct flag text (memory), parsed once."""
@@ -112,8 +117,9 @@ class FolderEntry:
 
 
 class SummaryCache:
-    def __init__(self, max_uids: int = DEFAULT_MAX_UIDS) -> None:
+    def __init__(self, max_uids: int = DEFAULT_MAX_UIDS, max_entries: int = MAX_ENTRIES) -> None:
         self._max_uids = max_uids
+        self._max_entries = max_entries
         self._entries: OrderedDict[int, FolderEntry] = OrderedDict()
         # Alive while some call holds or waits for it: no lock left behind per folder ever seen.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -144,9 +150,30 @@ class SummaryCache:
         self._entries[folder_id] = entry
         self._entries.move_to_end(folder_id)
         total = sum(len(e.uids) for e in self._entries.values())
-        while total > self._max_uids and len(self._entries) > 1:
+        while (total > self._max_uids or len(self._entries) > self._max_entries) and len(
+            self._entries
+        ) > 1:
             _, evicted = self._entries.popitem(last=False)
             total -= len(evicted.uids)
+
+    def created(self, folder: Folder) -> None:
+        """This node created ``folder`` (empty): its entry starts now, with nothing to read."""
+        if folder.id not in self._entries:
+            self.put(
+                folder.id, FolderEntry(folder.uidvalidity, folder.highest_modseq, array("q"), [])
+            )
+
+    def added(self, folder_id: int, uid: int, flags: str, modseq: int) -> None:
+        """This node filed message ``uid`` (flags as stored), the folder's change ``modseq``:
+        an entry exactly one change behind takes it. Not while a ``summary`` of the folder
+        is reading it (that one then reads the change from the database)."""
+        entry = self._entries.get(folder_id)
+        if entry is None or entry.modseq != modseq - 1 or folder_id in self._locks:
+            return
+        if entry.apply(((uid, flags),)):
+            entry.modseq = modseq
+        else:
+            self.drop(folder_id)
 
     def removed(self, folder_id: int, uids: Sequence[int], modseq: int) -> None:
         """This node removed ``uids`` at ``modseq``: an entry exactly one change behind

@@ -109,6 +109,9 @@ messages = Table(
     Column("size", BigInteger, nullable=False),
     Column("blob_id", String(64), nullable=False),
     Index("ix_mbx_messages_folder_modseq", "folder_id", "modseq"),
+    # Covering index of what a SELECT summary reads (UIDs and flags of a whole folder): a scan
+    # of index pages, not a table lookup per message (about twice as fast on SQLite).
+    Index("ix_mbx_messages_folder_uid_flags", "folder_id", "uid", "flags"),
     Index("ix_mbx_messages_blob", "blob_id"),  # for the future blob garbage collector
 )
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import Settings
 from directory.interfaces import Directory
+from directory.refresh import WhitelistRefresher
 from directory.sql import SqlDirectory
 from directory.whitelist import parse_whitelist
 from mailbox_store.blobs import FileBlobStore, KeyRing
@@ -26,12 +27,20 @@ from mailbox_store.sql import SqlMailboxStore
 from mss.audit import AuditLog, SqlAuditLog
 from mss.auth import Authenticator
 from mss.db import make_engine
-from mss.delivery import DeliveryService
+from mss.delivery import DeliveryService, Envelope, Origin, Recipient
 from mss.delivery.service import DeliverySettings
-from mss.policy.facts import Limits
+from mss.dkim.config import inbound_dkim
+from mss.dmp.bridge import DmpBridge, build_bridge
+from mss.imap.listeners import close_sessions, start_imap
+from mss.imap.services import ImapServices
+from mss.notify.build import Notifications, build_notifications
+from mss.outbound import OutboundQueue
+from mss.policy.facts import Channel, Limits, SessionFacts
+from mss.relay.runner import build_enqueuer, relaying
 from mss.schema import upgrade
 from mss.smtp.listeners import Listener, start_smtp
 from mss.smtp.server import SmtpServices
+from mss.tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,9 @@ class Operator:
     delivery: DeliveryService
     authenticator: Authenticator
     listeners: dict[str, Listener] = field(default_factory=dict)
+    dmp: DmpBridge | None = None  # the DMP bridge (issue 5): store, filing jobs, MDN
+    outbound: OutboundQueue | None = None  # the outbound queue (issue 4)
+    notifications: Notifications | None = None  # MSS-PAT-7, DMP-AUD-1: patient e-mails
 
 
 @asynccontextmanager
@@ -74,11 +86,30 @@ async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
             inline=InlineBlobs(keyring, settings.storage.inline_max)
             if settings.storage.inline_max
             else None,
+            keyring=keyring,  # header sections sealed like bodies (IMAP SEARCH/FETCH HEADER)
         )
         stack.push_async_callback(store.close)
         audit = SqlAuditLog(engine)
         stack.push_async_callback(audit.close)
+
+        async def send_mdn(recipient: str, message: bytes) -> bool:
+            return await submit_internal(delivery, recipient, message)
+
+        dmp = build_bridge(
+            engine=engine,
+            keyring=keyring,
+            mailboxes=store,
+            patients=directory,
+            settings=settings.dmp,
+            hostname=settings.smtp.hostname,
+            transport=send_mdn,
+        )
+        enqueuer = build_enqueuer(settings, engine, keyring)
+        notifications = build_notifications(  # internal: the médecin traitant's BAL (DMP-ACL-3)
+            settings, engine=engine, directory=directory, dmp=dmp.store, internal=send_mdn
+        )
         delivery = DeliveryService(
+            outbound=enqueuer,
             directory=directory,
             store=store,
             audit=audit,
@@ -89,9 +120,21 @@ async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
                     patient_max_size=settings.policy.patient_max_message_size,
                 ),
             ),
+            after_delivery=[dmp.hook, notifications.hook],
         )
         authenticator = Authenticator(directory, failure_delay=settings.smtp.auth_failure_delay)
-        yield Operator(settings, engine, directory, store, audit, delivery, authenticator)
+        yield Operator(
+            settings,
+            engine,
+            directory,
+            store,
+            audit,
+            delivery,
+            authenticator,
+            dmp=dmp,
+            outbound=enqueuer.queue,
+            notifications=notifications,
+        )
 
 
 @asynccontextmanager
@@ -106,13 +149,47 @@ async def serving(settings: Settings) -> AsyncIterator[Operator]:
             audit=operator.audit,
             max_bad_commands=settings.smtp.max_bad_commands,
             max_connections=settings.smtp.max_connections,
+            dkim=inbound_dkim(settings.dkim, settings.smtp.hostname),
         )
         stack.push_async_callback(services.close_sessions)
         for listener in await start_smtp(settings.smtp, settings.tls, services):
             operator.listeners[listener.name] = listener
             stack.push_async_callback(_close_server, listener.server)
+        imap = ImapServices(
+            store=operator.store,
+            authenticator=Authenticator(
+                operator.directory, failure_delay=settings.imap.auth_failure_delay
+            ),
+            audit=operator.audit,
+            settings=settings.imap,
+            tls_context=server_context(settings.tls, request_client_cert=False),
+        )
+        stack.push_async_callback(close_sessions, imap)
+        for imap_listener in await start_imap(imap):
+            name, server = imap_listener.name, imap_listener.server
+            operator.listeners[name] = Listener(name, server)
+            stack.push_async_callback(_close_server, imap_listener.server)
+        if operator.outbound is not None:  # issue 4: the queue's workers and the SMTP relay
+            await stack.enter_async_context(
+                relaying(
+                    settings,
+                    queue=operator.outbound,
+                    reporter=operator.delivery,
+                    trust=operator.directory,
+                    audit=operator.audit,
+                    enqueuer=operator.delivery.outbound,
+                )
+            )
         job = asyncio.create_task(_profile_job(operator), name="profile-job")
         stack.push_async_callback(_cancel, job)
+        refresh = asyncio.create_task(_whitelist_job(operator), name="whitelist-job")
+        stack.push_async_callback(_cancel, refresh)
+        if operator.dmp is not None:  # files what a crash left, then what deliveries queue
+            filing = asyncio.create_task(operator.dmp.worker.run(), name="dmp-filing")
+            stack.push_async_callback(_cancel, filing)
+        if operator.notifications is not None and operator.notifications.job is not None:
+            notify = asyncio.create_task(operator.notifications.job.run(), name="notify-job")
+            stack.push_async_callback(_cancel, notify)
         yield operator
 
 
@@ -155,6 +232,37 @@ async def _profile_job(operator: Operator) -> None:
         except Exception:
             log.exception("profile job failed; will try again")
         await asyncio.sleep(settings.profile_job_interval)
+
+
+async def submit_internal(delivery: DeliveryService, recipient: str, message: bytes) -> bool:
+    """An operator-made message (an MDN, DMP-MDN-1) through the one delivery path, sender <>."""
+    origin = Origin(SessionFacts(Channel.INTERNAL), protocol="LOCAL", actor="mss")
+    report = await delivery.submit(origin, Envelope("", (Recipient(recipient),)), message)
+    return bool(report.accepted)  # stored here or queued for a remote sender
+
+
+def whitelist_refresher(operator: Operator) -> WhitelistRefresher:
+    """MSS-TRUST-5: the refresher of the whitelist, from ``[directory]`` settings."""
+    settings = operator.settings.directory
+    return WhitelistRefresher(
+        operator.directory,
+        ca_file=settings.whitelist_ca_file,
+        max_age=timedelta(seconds=settings.whitelist_max_age),
+    )
+
+
+async def _whitelist_job(operator: Operator) -> None:
+    """MSS-TRUST-5: refresh the list from its source, alert when the copy grows stale."""
+    settings = operator.settings.directory
+    refresher = whitelist_refresher(operator)
+    while True:
+        try:
+            await refresher.scheduled(
+                settings.whitelist_url, interval=settings.whitelist_refresh_interval
+            )
+        except Exception:
+            log.exception("whitelist job failed; will try again")
+        await asyncio.sleep(settings.whitelist_refresh_interval)
 
 
 async def _close_server(server: asyncio.Server) -> None:

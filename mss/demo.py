@@ -38,6 +38,8 @@ CONFIG = "mss.toml"
 ACCOUNTS = "accounts.json"
 MANIFEST = "demo.json"
 LISTENER_PORTS = {"mx": 25, "submission": 587, "submissions": 465}
+ANS_TEST_INS = "279035121518989"  # the INS (test NIR) of most ANS example CDA documents
+IMAP_LISTENER_PORTS = {"imap": 143, "imaps": 993}
 
 
 @dataclass
@@ -184,6 +186,9 @@ def _config_toml(port_base: int) -> str:
     for name, port in LISTENER_PORTS.items():
         bound = port_base + port if port_base else 0
         lines += ["", f"[smtp.{name}]", 'host = "127.0.0.1"', f"port = {bound}"]
+    for name, port in IMAP_LISTENER_PORTS.items():
+        bound = port_base + port if port_base else 0
+        lines += ["", f"[imap.{name}]", 'host = "127.0.0.1"', f"port = {bound}"]
     lines += [
         "",
         "[tls]",
@@ -249,6 +254,16 @@ def _accounts() -> list[DemoAccount]:
                 patient_address(ins, PATIENT_DOMAIN), "PATIENT", password(), ins=ins, state=state
             )
         )
+    # The patient of the ANS test documents (tests/data/cda): try the envoi en Y with them.
+    accounts.append(
+        DemoAccount(
+            patient_address(ANS_TEST_INS, PATIENT_DOMAIN),
+            "PATIENT",
+            password(),
+            ins=ANS_TEST_INS,
+            state="active",
+        )
+    )
     return accounts
 
 

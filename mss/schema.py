@@ -13,6 +13,9 @@ from directory.tables import metadata as directory_metadata
 from dmp_bridge.store.tables import metadata as dmp_metadata
 from mailbox_store.tables import metadata as store_metadata
 from mss.audit.tables import metadata as audit_metadata
+from mss.dmp.tables import metadata as dmp_filing_metadata
+from mss.notify.tables import metadata as notify_metadata
+from mss.outbound.tables import metadata as outbound_metadata
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 METADATA: tuple[MetaData, ...] = (
@@ -20,6 +23,9 @@ METADATA: tuple[MetaData, ...] = (
     store_metadata,
     audit_metadata,
     dmp_metadata,
+    outbound_metadata,
+    dmp_filing_metadata,
+    notify_metadata,
 )
 
 

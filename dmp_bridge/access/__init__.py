@@ -11,9 +11,11 @@ Stable API (used by the filing job, the CLI and the webmail):
     (``.decision``, ``.document`` when allowed)
   - ``await list_documents(actor, ins, now, mode=, justification=) -> RecordListing``
     (``.decision``, ``.documents`` the actor may read)
-  - ``await record_new_document(filing_result, now, actor=None) -> Trace``: call after
-    ``DmpStore.file``; traces the filing and queues the patient's "new document" notification
-    (none for a duplicate or a patient's own filing).
+  - ``await file_documents(filings, now, actor=None) -> tuple[FilingResult, ...]``: files
+    documents with ``DmpStore.file_all``, each with its trace and the patient's "new document"
+    notification (none for a duplicate or a patient's own filing), all in one transaction.
+  - ``await record_new_document(filing_result, now, actor=None) -> Trace``: the same trace and
+    notification, in a transaction of its own, after ``DmpStore.file``.
   - ``await traces_for(actor, ins, now) -> (Decision, list[Trace])``; operators read
     ``DmpStore.traces(ins)`` directly (``mss dmp traces INS``).
   - the patient's choices: ``set_masked``, ``announce``, ``set_blocked``,

@@ -7,6 +7,7 @@ Time is an argument (``now``, aware): no clock inside.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -20,12 +21,13 @@ from dmp_bridge.store.access_models import (
     AccessMode,
     Action,
     ActorKind,
+    AuditEntry,
     NewTrace,
     Reason,
     Trace,
 )
 from dmp_bridge.store.interfaces import DmpStore
-from dmp_bridge.store.models import FilingResult, StoredDocument
+from dmp_bridge.store.models import Filing, FilingResult, StoredDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +101,21 @@ class DmpAccess:
                 visible.append(document)
         return RecordListing(decision, tuple(visible))
 
+    async def file_documents(
+        self, filings: Sequence[Filing], now: datetime, actor: Actor | None = None
+    ) -> tuple[FilingResult, ...]:
+        """File ``filings`` with ``DmpStore.file_all`` (one transaction, all or none), each with
+        the trace and notification ``record_new_document`` would add: DMP-AUD-1, and never a
+        document without its trace."""
+        return await self._store.file_all(filings, lambda result: filing_audit(result, now, actor))
+
     async def record_new_document(
         self, result: FilingResult, now: datetime, actor: Actor | None = None
     ) -> Trace:
-        """DMP-AUD-1: trace a filing (by ``actor``, else the document's author as a professional)
-        and, unless it was a duplicate or the patient filed it, notify the patient of the new
-        document (after 2 weeks for ``INVISIBLE_PATIENT``, DMP-ACL-2)."""
-        document = result.document
-        who = actor or Professional(document.author_id, "", organisation=document.author_org)
-        action = Action.REPLACE if result.deprecated is not None else Action.FILE
-        trace = _new_trace(AccessRequest(who, action, document.patient_ins, document), now)
-        told = (
-            () if result.duplicate or isinstance(who, Patient) else (new_document(document, now),)
-        )
-        return await self._store.record_access(trace, told)
+        """DMP-AUD-1: trace a filing done with ``DmpStore.file`` (``filing_audit``), in a
+        transaction of its own (``file_documents`` does both in one)."""
+        entry = filing_audit(result, now, actor)
+        return await self._store.record_access(entry.trace, entry.notifications)
 
     async def traces_for(
         self, actor: Actor, ins: str, now: datetime
@@ -195,6 +198,18 @@ class DmpAccess:
 
 
 _PROFESSIONALS = frozenset({ActorKind.PROFESSIONAL, ActorKind.REGULATOR})
+
+
+def filing_audit(result: FilingResult, now: datetime, actor: Actor | None = None) -> AuditEntry:
+    """DMP-AUD-1: the trace of a filing (by ``actor``, else the document's author as a
+    professional) and, unless it was a duplicate or the patient filed it, the patient's
+    notification of the new document (after 2 weeks for ``INVISIBLE_PATIENT``, DMP-ACL-2)."""
+    document = result.document
+    who = actor or Professional(document.author_id, "", organisation=document.author_org)
+    action = Action.REPLACE if result.deprecated is not None else Action.FILE
+    trace = _new_trace(AccessRequest(who, action, document.patient_ins, document), now)
+    told = () if result.duplicate or isinstance(who, Patient) else (new_document(document, now),)
+    return AuditEntry(trace, told)
 
 
 def _new_trace(request: AccessRequest, now: datetime, decision: Decision | None = None) -> NewTrace:

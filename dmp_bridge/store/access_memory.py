@@ -101,16 +101,25 @@ class MemoryAccessMixin:
         first_access: NewNotification | None = None,
     ) -> Trace:
         async with self._lock:
-            stored = trace.stored(len(self._traces) + 1)
-            self._traces.append(stored)
-            queued = list(notifications)
-            key = (trace.ins, trace.actor_id)
-            if trace.allowed and first_access is not None and key not in self._first_accesses:
-                self._first_accesses.add(key)
-                queued.append(first_access)
-            for notification in queued:
-                self._notifications.append(notification.stored(len(self._notifications) + 1))
-            return stored
+            return self._append_audit(trace, notifications, first_access)
+
+    def _append_audit(
+        self,
+        trace: NewTrace,
+        notifications: Sequence[NewNotification] = (),
+        first_access: NewNotification | None = None,
+    ) -> Trace:
+        """DMP-AUD-1: append ``trace`` and queue its notifications (the caller holds the lock)."""
+        stored = trace.stored(len(self._traces) + 1)
+        self._traces.append(stored)
+        queued = list(notifications)
+        key = (trace.ins, trace.actor_id)
+        if trace.allowed and first_access is not None and key not in self._first_accesses:
+            self._first_accesses.add(key)
+            queued.append(first_access)
+        for notification in queued:
+            self._notifications.append(notification.stored(len(self._notifications) + 1))
+        return stored
 
     async def traces(self, ins: str) -> list[Trace]:
         return [trace for trace in self._traces if trace.ins == ins]

@@ -184,6 +184,15 @@ class NewNotification:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """DMP-AUD-1: what one filing appends to its record, in the filing's own transaction: the
+    trace and the notifications it implies (``DmpStore.file_all``)."""
+
+    trace: NewTrace
+    notifications: tuple[NewNotification, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     """A stored notification; ``sent_at`` is set by the job that turns it into an e-mail."""
 

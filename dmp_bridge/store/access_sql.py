@@ -2,19 +2,18 @@
 
 ``record_access`` is one transaction: the trace, its notifications and, for a professional's first
 granted access, the ``dmp_first_accesses`` row whose primary key makes "first" true exactly once
-(two racing first accesses queue one notification). ``dmp_traces`` refuses UPDATE and DELETE.
+(two racing first accesses queue one notification; ``sql_write.append_audit``). ``dmp_traces``
+refuses UPDATE and DELETE. Writes go through the store's ``WriteGate``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dmp_bridge.errors import DocumentError, MdnCode
@@ -33,11 +32,11 @@ from dmp_bridge.store.access_models import (
     Trace,
 )
 from dmp_bridge.store.errors import UnknownDocument
+from dmp_bridge.store.sql_write import WriteGate, append_audit, insert_ignore
 from dmp_bridge.store.tables import (
     blocked_professionals,
     document_flags,
     documents,
-    first_accesses,
     legal_representatives,
     notifications,
     patient_settings,
@@ -50,6 +49,7 @@ class SqlAccessMixin:
     """The access part of ``DmpStore`` on the SQL store's engine."""
 
     _engine: AsyncEngine
+    _gate: WriteGate
 
     async def patient_settings(self, ins: str) -> PatientSettings:
         async with self._engine.connect() as conn:
@@ -96,7 +96,7 @@ class SqlAccessMixin:
         return {flags.entry_id: flags for flags in map(_flags_of, rows)}
 
     async def set_masked_by_patient(self, entry_id: UUID, masked: bool) -> None:
-        async with _begin(self._engine) as conn:
+        async with self._gate.begin() as conn:
             await _ensure_flags(conn, entry_id)
             await conn.execute(
                 update(document_flags)
@@ -105,7 +105,7 @@ class SqlAccessMixin:
             )
 
     async def mark_announced(self, entry_id: UUID, at: datetime) -> DocumentFlags:
-        async with _begin(self._engine) as conn:
+        async with self._gate.begin() as conn:
             await _ensure_flags(conn, entry_id)
             await conn.execute(
                 update(document_flags)
@@ -124,18 +124,8 @@ class SqlAccessMixin:
         notifications: Sequence[NewNotification] = (),
         first_access: NewNotification | None = None,
     ) -> Trace:
-        async with _begin(self._engine) as conn:
-            added = insert(traces).values(**_trace_row(trace)).returning(traces.c.id)
-            trace_id = int((await conn.execute(added)).scalar_one())
-            queued = list(notifications)
-            if trace.allowed and first_access is not None:
-                first = _insert_ignore(conn, first_accesses).values(
-                    ins=trace.ins, actor_id=trace.actor_id, trace_id=trace_id
-                )
-                if (await conn.execute(first)).rowcount == 1:
-                    queued.append(first_access)
-            for notification in queued:
-                await conn.execute(insert(_notifications).values(**_notification_row(notification)))
+        async with self._gate.begin() as conn:
+            trace_id = await append_audit(conn, trace, notifications, first_access)
         return trace.stored(trace_id)
 
     async def traces(self, ins: str) -> list[Trace]:
@@ -162,7 +152,7 @@ class SqlAccessMixin:
 
     async def mark_notification_sent(self, notification_id: int, at: datetime) -> None:
         table = _notifications
-        async with _begin(self._engine) as conn:
+        async with self._gate.begin() as conn:
             await conn.execute(
                 update(table)
                 .where(table.c.id == notification_id, table.c.sent_at.is_(None))
@@ -170,10 +160,10 @@ class SqlAccessMixin:
             )
 
     async def _upsert_settings(self, ins: str, **values: Any) -> None:
-        async with _begin(self._engine) as conn:
+        async with self._gate.begin() as conn:
             await _check_record(conn, ins)
             await conn.execute(
-                _insert_ignore(conn, patient_settings).values(
+                insert_ignore(conn, patient_settings).values(
                     ins=ins, medecin_traitant=None, opposes_emergency=False
                 )
             )
@@ -184,10 +174,10 @@ class SqlAccessMixin:
     async def _set_member(
         self, table: Any, column: str, ins: str, value: str, present: bool
     ) -> None:
-        async with _begin(self._engine) as conn:
+        async with self._gate.begin() as conn:
             await _check_record(conn, ins)
             if present:
-                await conn.execute(_insert_ignore(conn, table).values(ins=ins, **{column: value}))
+                await conn.execute(insert_ignore(conn, table).values(ins=ins, **{column: value}))
             else:
                 await conn.execute(
                     delete(table).where(table.c.ins == ins, table.c[column] == value)
@@ -195,22 +185,6 @@ class SqlAccessMixin:
 
 
 _notifications = notifications  # the table; the mixin's method of the same name shadows it
-
-
-@asynccontextmanager
-async def _begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction; on SQLite ``BEGIN IMMEDIATE`` (writers queue on the busy timeout)."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            raw = await conn.get_raw_connection()
-            if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-        yield conn
-
-
-def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table).on_conflict_do_nothing()
 
 
 async def _check_record(conn: AsyncConnection, ins: str) -> None:
@@ -223,7 +197,7 @@ async def _ensure_flags(conn: AsyncConnection, entry_id: UUID) -> None:
     if (await conn.execute(known)).first() is None:
         raise UnknownDocument("no such DMP document")
     await conn.execute(
-        _insert_ignore(conn, document_flags).values(
+        insert_ignore(conn, document_flags).values(
             entry_id=str(entry_id), masked_by_patient=False, announced_at=None
         )
     )
@@ -242,22 +216,6 @@ def _flags_of(row: Row[Any]) -> DocumentFlags:
     )
 
 
-def _trace_row(trace: NewTrace) -> dict[str, Any]:
-    return {
-        "ins": trace.ins,
-        "at": trace.at,
-        "actor_kind": trace.actor_kind.value,
-        "actor_id": trace.actor_id,
-        "profession": trace.profession,
-        "action": trace.action.value,
-        "mode": trace.mode.value,
-        "entry_id": None if trace.entry_id is None else str(trace.entry_id),
-        "allowed": trace.allowed,
-        "reason": trace.reason.value,
-        "justification": trace.justification,
-    }
-
-
 def _trace_of(row: Row[Any]) -> Trace:
     return Trace(
         id=int(row.id),
@@ -273,19 +231,6 @@ def _trace_of(row: Row[Any]) -> Trace:
         profession=row.profession,
         justification=row.justification,
     )
-
-
-def _notification_row(notification: NewNotification) -> dict[str, Any]:
-    return {
-        "ins": notification.ins,
-        "kind": notification.kind.value,
-        "recipient_kind": notification.recipient_kind.value,
-        "recipient": notification.recipient,
-        "created_at": notification.created_at,
-        "due_at": notification.due_at,
-        "actor_id": notification.actor_id,
-        "entry_id": None if notification.entry_id is None else str(notification.entry_id),
-    }
 
 
 def _notification_of(row: Row[Any]) -> Notification:

@@ -7,12 +7,13 @@ SQL (``dmp_bridge.store.sql``) and in-memory (``dmp_bridge.store.memory``) store
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from dmp_bridge.store.access_models import (
+    AuditEntry,
     DocumentFlags,
     NewNotification,
     NewTrace,
@@ -20,7 +21,10 @@ from dmp_bridge.store.access_models import (
     PatientSettings,
     Trace,
 )
-from dmp_bridge.store.models import DmpRecord, FilingResult, NewDocument, StoredDocument
+from dmp_bridge.store.models import DmpRecord, Filing, FilingResult, NewDocument, StoredDocument
+
+# DMP-AUD-1: the trace (and notifications) of one filing, from its result; pure, for ``file_all``.
+Audit = Callable[[FilingResult], AuditEntry]
 
 
 class Sealer(Protocol):
@@ -45,6 +49,18 @@ class DmpStore(Protocol):
         ``duplicate=True``; a replacement (RPLC) deprecates its parent. ``DocumentError`` with
         code 902 (no record), 900 (parent not the latest version), 901 (not the parent's author
         nor its organisation) or 904 (the unique id or the parent belongs to another patient).
+        """
+        ...
+
+    async def file_all(
+        self, filings: Sequence[Filing], audit: Audit | None = None
+    ) -> tuple[FilingResult, ...]:
+        """File ``filings`` in order in ONE transaction, each with what ``audit`` gives for its
+        result (DMP-AUD-1: its trace and notifications, so that no document is ever without
+        its trace); the results in order.
+
+        As ``file`` for each (a later filing sees the earlier ones: a replacement may follow
+        its parent); all or nothing: a ``DocumentError`` on any files none of them.
         """
         ...
 

@@ -6,7 +6,8 @@ Contents are sealed like in the SQL store, so a broken sealer shows up here too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -14,10 +15,11 @@ from dmp_bridge.errors import DocumentError, MdnCode
 from dmp_bridge.store import rules
 from dmp_bridge.store.access_memory import MemoryAccessMixin
 from dmp_bridge.store.errors import CorruptContent, UnknownDocument
-from dmp_bridge.store.interfaces import Sealer
+from dmp_bridge.store.interfaces import Audit, Sealer
 from dmp_bridge.store.models import (
     DmpRecord,
     DocumentStatus,
+    Filing,
     FilingResult,
     NewDocument,
     StoredDocument,
@@ -46,29 +48,68 @@ class MemoryDmpStore(MemoryAccessMixin):
             return self._records.setdefault(ins, DmpRecord(ins, self._clock()))
 
     async def file(self, document: NewDocument, content: bytes) -> FilingResult:
+        [result] = await self.file_all([Filing(document, content)])
+        return result
+
+    async def file_all(
+        self, filings: Sequence[Filing], audit: Audit | None = None
+    ) -> tuple[FilingResult, ...]:
         async with self._lock:
-            if document.patient_ins not in self._records:  # DMP-MDN-1: 902
-                raise DocumentError("the patient has no record", code=MdnCode.UNKNOWN_PATIENT)
-            existing = self._by_unique_id.get(document.unique_id)
-            if existing is not None:  # DMP-DOC-1: de-duplication on uniqueId
-                rules.check_duplicate(self._documents[existing], document)
-                return FilingResult(self._documents[existing], duplicate=True)
-            parent = self._parent(document)
-            if parent is not None:
-                rules.check_replacement(parent, document)
-            stored = rules.make_document(
-                document,
-                content,
-                entry_id=uuid4(),
-                now=self._clock(),
-                replaces=parent.entry_id if parent else None,
-            )
-            sealed = self._sealer.seal(stored.content_key, content)
-            deprecated = self._deprecate(parent)
-            self._contents.setdefault(stored.content_key, sealed)
-            self._documents[stored.entry_id] = stored
-            self._by_unique_id[stored.unique_id] = stored.entry_id
-            return FilingResult(stored, duplicate=False, deprecated=deprecated)
+            saved = self._save()  # all or nothing, as one SQL transaction
+            try:
+                results = []
+                for filing in filings:
+                    result = self._file(filing)
+                    if audit is not None:  # DMP-AUD-1: with the document, or not at all
+                        entry = audit(result)
+                        self._append_audit(entry.trace, entry.notifications)
+                    results.append(result)
+            except BaseException:
+                self._restore(saved)
+                raise
+            return tuple(results)
+
+    def _file(self, filing: Filing) -> FilingResult:
+        document, content = filing.document, filing.content
+        if document.patient_ins not in self._records:  # DMP-MDN-1: 902
+            raise DocumentError("the patient has no record", code=MdnCode.UNKNOWN_PATIENT)
+        existing = self._by_unique_id.get(document.unique_id)
+        if existing is not None:  # DMP-DOC-1: de-duplication on uniqueId
+            rules.check_duplicate(self._documents[existing], document)
+            return FilingResult(self._documents[existing], duplicate=True)
+        parent = self._parent(document)
+        if parent is not None:
+            rules.check_replacement(parent, document)
+        stored = rules.make_document(
+            document,
+            content,
+            entry_id=uuid4(),
+            now=self._clock(),
+            replaces=parent.entry_id if parent else None,
+            sha1=filing.sha1,
+        )
+        sealed = self._sealer.seal(stored.content_key, content)
+        deprecated = self._deprecate(parent)
+        self._contents.setdefault(stored.content_key, sealed)
+        self._documents[stored.entry_id] = stored
+        self._by_unique_id[stored.unique_id] = stored.entry_id
+        return FilingResult(stored, duplicate=False, deprecated=deprecated)
+
+    def _save(self) -> _Saved:
+        return _Saved(
+            dict(self._documents),
+            dict(self._by_unique_id),
+            dict(self._contents),
+            len(self._traces),
+            len(self._notifications),
+        )
+
+    def _restore(self, saved: _Saved) -> None:
+        self._documents = saved.documents
+        self._by_unique_id = saved.by_unique_id
+        self._contents = saved.contents
+        del self._traces[saved.traces :]
+        del self._notifications[saved.notifications :]
 
     async def delete(
         self, entry_id: UUID, actor_author: str, actor_org: str | None
@@ -124,6 +165,17 @@ class MemoryDmpStore(MemoryAccessMixin):
         deprecated = rules.with_status(parent, DocumentStatus.DEPRECATED)
         self._documents[parent.entry_id] = deprecated
         return deprecated
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """What ``file_all`` puts back when one of its filings is refused."""
+
+    documents: dict[UUID, StoredDocument]
+    by_unique_id: dict[str, UUID]
+    contents: dict[str, bytes]
+    traces: int
+    notifications: int
 
 
 def _submission_order(document: StoredDocument) -> tuple[datetime, str]:

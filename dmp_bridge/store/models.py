@@ -99,6 +99,17 @@ class NewDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class Filing:
+    """A document to file and its content (``DmpStore.file_all``); ``sha1``: the SHA-1 hex of
+    ``content`` when the caller computed it from these very bytes (the XDM reader does, to check
+    the metadata), so that the store need not hash them again — never a value merely claimed."""
+
+    document: NewDocument
+    content: bytes
+    sha1: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredDocument:
     """One filed version of a document (DMP-DOC-1)."""
 

@@ -69,8 +69,10 @@ def make_document(
     entry_id: UUID,
     now: datetime,
     replaces: UUID | None,
+    sha1: str | None = None,
 ) -> StoredDocument:
-    """The stored version of ``new``: hash and size computed from ``content`` (DMP-DOC-1)."""
+    """The stored version of ``new``: hash and size computed from ``content`` (DMP-DOC-1);
+    ``sha1``: its SHA-1 when the caller computed it already (``Filing.sha1``)."""
     return StoredDocument(
         entry_id=entry_id,
         unique_id=new.unique_id,
@@ -86,7 +88,7 @@ def make_document(
         author_org=new.author_org,
         creation_time=new.creation_time,
         submission_time=now,
-        sha1=hashlib.sha1(content, usedforsecurity=False).hexdigest(),
+        sha1=sha1 or hashlib.sha1(content, usedforsecurity=False).hexdigest(),
         size=len(content),
         mime_type=new.mime_type,
         title=new.title,

@@ -1,37 +1,43 @@
 """The DMP store on SQL (SQLite or PostgreSQL), SQLAlchemy Core, async (DMP-DOC-1).
 
-Each change is one write transaction: the document row, its sealed content and the parent's
-deprecation commit together. On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (writers
-queue on the busy timeout instead of failing on upgrade); on PostgreSQL the replaced or deleted row
-is read ``FOR UPDATE``. Two submissions of one uniqueId racing end as one document and a duplicate.
+Each change is one write transaction (``sql_write.WriteGate``: ``BEGIN IMMEDIATE`` on SQLite,
+the store's writers queued in-process): the document row, its sealed content and the parent's
+deprecation commit together and, with ``file_all``, every document of a submission with its trace
+and notifications (DMP-AUD-1) — one commit, one fsync, for all of them. On PostgreSQL the replaced
+or deleted row is read ``FOR UPDATE``; two submissions of one uniqueId racing end as one document
+and a duplicate (the loser's unique violation makes it run again, and find the winner's row).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from sqlalchemy import Row, Select, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dmp_bridge.errors import DocumentError, MdnCode
 from dmp_bridge.store import rules
 from dmp_bridge.store.access_sql import SqlAccessMixin
+from dmp_bridge.store.batch import Batch, references
 from dmp_bridge.store.errors import CorruptContent, UnknownDocument
-from dmp_bridge.store.interfaces import Sealer
+from dmp_bridge.store.interfaces import Audit, Sealer
 from dmp_bridge.store.models import (
     DmpRecord,
     DocumentStatus,
+    Filing,
     FilingResult,
     NewDocument,
     StoredDocument,
 )
-from dmp_bridge.store.tables import contents, documents, records
+from dmp_bridge.store.sql_write import WriteGate, insert_ignore, notification_row, trace_row
+from dmp_bridge.store.tables import contents, documents, notifications, records, traces
+
+RACE_ATTEMPTS = 3  # a submission that lost a uniqueId race runs again (then it is a duplicate)
 
 
 def _now() -> datetime:
@@ -48,58 +54,109 @@ class SqlDmpStore(SqlAccessMixin):
         self._engine = engine
         self._sealer = sealer
         self._clock = clock
+        self._gate = WriteGate(engine)
+        self._queue: list[_Request] = []  # SQLite: file_all calls waiting for their turn
 
     async def ensure_record(self, ins: str) -> DmpRecord:
-        async with _begin_write(self._engine) as conn:
+        async with self._gate.begin() as conn:
             await conn.execute(
-                _insert_ignore(conn, records).values(ins=ins, created_at=self._clock())
+                insert_ignore(conn, records).values(ins=ins, created_at=self._clock())
             )
             row = (await conn.execute(select(records).where(records.c.ins == ins))).one()
         return DmpRecord(row.ins, row.created_at)
 
     async def file(self, document: NewDocument, content: bytes) -> FilingResult:
-        try:
-            async with _begin_write(self._engine) as conn:
-                return await self._file(conn, document, content)
-        except IntegrityError:
-            existing = await self._by_unique_id(document.unique_id)
-            if existing is None:
-                raise
-            rules.check_duplicate(existing, document)  # a racing twin won: DMP-DOC-1
-            return FilingResult(existing, duplicate=True)
+        [result] = await self.file_all([Filing(document, content)])
+        return result
 
-    async def _file(
-        self, conn: AsyncConnection, document: NewDocument, content: bytes
-    ) -> FilingResult:
-        record = select(records.c.ins).where(records.c.ins == document.patient_ins)
-        if (await conn.execute(record)).first() is None:  # DMP-MDN-1: 902
-            raise DocumentError("the patient has no record", code=MdnCode.UNKNOWN_PATIENT)
-        existing = await _one(conn, documents.c.unique_id == document.unique_id)
-        if existing is not None:  # DMP-DOC-1: de-duplication on uniqueId
-            rules.check_duplicate(existing, document)
-            return FilingResult(existing, duplicate=True)
-        parent = await self._parent(conn, document)
-        if parent is not None:
-            rules.check_replacement(parent, document)
-        stored = rules.make_document(
-            document,
-            content,
-            entry_id=uuid4(),
-            now=self._clock(),
-            replaces=parent.entry_id if parent else None,
+    async def file_all(
+        self, filings: Sequence[Filing], audit: Audit | None = None
+    ) -> tuple[FilingResult, ...]:
+        if not filings:
+            return ()
+        request = _Request(tuple(filings), audit, asyncio.get_running_loop().create_future())
+        if not self._gate.serial:  # PostgreSQL: transactions side by side
+            await self._run([request])
+            return request.future.result()
+        self._queue.append(request)
+        try:
+            async with self._gate.turn():
+                if not request.future.done():  # else it went with the group before
+                    group = [r for r in self._queue if not r.future.done()]
+                    self._queue = []
+                    await self._run(group if request in group else [*group, request])
+        except asyncio.CancelledError:
+            if not request.future.cancel() and not request.future.cancelled():
+                request.future.exception()  # decided all the same: retrieved, not lost in logs
+            raise
+        return request.future.result()
+
+    async def _run(self, group: list[_Request]) -> None:
+        """File ``group`` in one transaction, setting each request's future; a storage error
+        with several requests files each one alone (whoever caused it fails alone)."""
+        try:
+            try:
+                outcomes = await self._transaction(group)
+            except Exception as error:
+                if len(group) == 1:
+                    outcomes = [error]
+                else:
+                    for request in group:
+                        await self._run([request])
+                    return
+        except asyncio.CancelledError:  # the others go back in the queue for their turn
+            self._queue[:0] = [r for r in group if not r.future.done() and r not in self._queue]
+            raise
+        for request, outcome in zip(group, outcomes, strict=True):
+            if request.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+
+    async def _transaction(
+        self, group: list[_Request]
+    ) -> list[tuple[FilingResult, ...] | BaseException]:
+        attempt = 1
+        while True:
+            try:
+                async with self._gate.transaction() as conn:
+                    return await self._file_group(conn, group)
+            except IntegrityError:  # a racing twin won (DMP-DOC-1): now it is a duplicate
+                if attempt >= RACE_ATTEMPTS:
+                    raise
+                attempt += 1
+
+    async def _file_group(
+        self, conn: AsyncConnection, group: list[_Request]
+    ) -> list[tuple[FilingResult, ...] | BaseException]:
+        """Read what the group refers to, decide each request (``batch.Batch``), write."""
+        filings = [filing for request in group for filing in request.filings]
+        patients = {filing.document.patient_ins for filing in filings}
+        known = select(records.c.ins).where(records.c.ins.in_(patients))
+        referred = select(documents).where(documents.c.unique_id.in_(references(filings)))
+        if conn.dialect.name != "sqlite":  # the rows a replacement deprecates, or a duplicate
+            referred = referred.with_for_update()
+        batch = Batch(
+            records=set((await conn.execute(known)).scalars()),
+            view={row.unique_id: _document_of(row) for row in await conn.execute(referred)},
+            sealer=self._sealer,
+            clock=self._clock,
         )
-        sealed = self._sealer.seal(stored.content_key, content)
-        await conn.execute(
-            _insert_ignore(conn, contents).values(sha256=stored.content_key, content=sealed)
-        )
-        deprecated = await _set_status(conn, parent, DocumentStatus.DEPRECATED)
-        await conn.execute(insert(documents).values(**_row_of(stored)))
-        return FilingResult(stored, duplicate=False, deprecated=deprecated)
+        outcomes: list[tuple[FilingResult, ...] | BaseException] = []
+        for request in group:
+            try:
+                outcomes.append(batch.attempt(request.filings, request.audit))
+            except Exception as error:  # this request only: the batch is as it was before it
+                outcomes.append(error)
+        await _write(conn, batch)
+        return outcomes
 
     async def delete(
         self, entry_id: UUID, actor_author: str, actor_org: str | None
     ) -> StoredDocument:
-        async with _begin_write(self._engine) as conn:
+        async with self._gate.begin() as conn:
             document = await _one(conn, documents.c.entry_id == str(entry_id), lock=True)
             if document is None:
                 raise UnknownDocument("no such DMP document")
@@ -154,31 +211,35 @@ class SqlDmpStore(SqlAccessMixin):
             rows = (await conn.execute(query)).all()
         return tuple(_document_of(row) for row in rows)
 
-    async def _by_unique_id(self, unique_id: str) -> StoredDocument | None:
-        async with self._engine.connect() as conn:
-            return await _one(conn, documents.c.unique_id == unique_id)
 
-    async def _parent(self, conn: AsyncConnection, document: NewDocument) -> StoredDocument | None:
-        """The replaced version, when it is in this store ((chosen) else nothing to deprecate)."""
-        if document.replaces_unique_id is None:
-            return None
-        return await _one(conn, documents.c.unique_id == document.replaces_unique_id, lock=True)
+@dataclass(frozen=True, slots=True, eq=False)  # each call is itself, even with equal filings
+class _Request:
+    """One ``file_all`` call waiting for its turn (SQLite: requests queued meanwhile share it)."""
 
-
-@asynccontextmanager
-async def _begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction; on SQLite, ``BEGIN IMMEDIATE`` so that reads inside it are isolated."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            raw = await conn.get_raw_connection()
-            if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-        yield conn
+    filings: tuple[Filing, ...]
+    audit: Audit | None
+    future: asyncio.Future[tuple[FilingResult, ...]]
 
 
-def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table).on_conflict_do_nothing()
+async def _write(conn: AsyncConnection, batch: Batch) -> None:
+    """What ``batch`` decided, one statement per table (DMP-DOC-1, DMP-AUD-1)."""
+    if batch.contents:
+        rows = [{"sha256": key, "content": sealed} for key, sealed in batch.contents.items()]
+        await conn.execute(insert_ignore(conn, contents), rows)
+    if batch.documents:
+        await conn.execute(insert(documents), [_row_of(d) for d in batch.documents])
+    if batch.statuses:
+        await conn.execute(
+            update(documents)
+            .where(documents.c.entry_id == bindparam("entry"))
+            .values(status=bindparam("new_status")),
+            [{"entry": str(e), "new_status": s.value} for e, s in batch.statuses.items()],
+        )
+    if batch.audit:
+        await conn.execute(insert(traces), [trace_row(entry.trace) for entry in batch.audit])
+        told = [notification_row(n) for entry in batch.audit for n in entry.notifications]
+        if told:
+            await conn.execute(insert(notifications), told)
 
 
 async def _one(

@@ -54,7 +54,9 @@ ALLOWED_KEYS: dict[AuditEvent, frozenset[str]] = {
         {"queue_id", "recipient", "status", "reason", "attempt", "temporary"}
     ),
     AuditEvent.DSN_SENT: frozenset({"queue_id", "action", "recipient", "status", "to"}),
-    AuditEvent.MAILBOX_ACCESSED: frozenset({"action", "folder", "uid", "result", "protocol"}),
+    AuditEvent.MAILBOX_ACCESSED: frozenset(
+        {"action", "folder", "uid", "result", "protocol", "count", "target"}
+    ),
     AuditEvent.ADMIN_ACTION: frozenset({"action", "target", "result"}),
 }
 

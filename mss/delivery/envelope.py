@@ -40,7 +40,8 @@ class Origin:
 class RecipientOutcome:
     recipient: Recipient
     decision: Decision
-    delivered: Delivered | None = None
+    delivered: Delivered | None = None  # the local copy
+    queued: bool = False  # a remote recipient, durably in the outbound queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,5 +54,14 @@ class DeliveryReport:
         return tuple(o for o in self.outcomes if o.delivered is not None)
 
     @property
+    def queued(self) -> tuple[RecipientOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.queued)
+
+    @property
+    def accepted(self) -> tuple[RecipientOutcome, ...]:
+        """Stored here or queued for another operator: what a ``250`` stands for."""
+        return tuple(o for o in self.outcomes if o.delivered is not None or o.queued)
+
+    @property
     def failed(self) -> tuple[RecipientOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.delivered is None)
+        return tuple(o for o in self.outcomes if o.delivered is None and not o.queued)

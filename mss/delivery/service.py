@@ -17,6 +17,7 @@ from mss.audit import AuditEvent, AuditLog
 from mss.delivery.dsn import DsnSender
 from mss.delivery.envelope import DeliveryReport, Envelope, Origin, Recipient, RecipientOutcome
 from mss.delivery.grants import record_professional_message
+from mss.delivery.outbound import Enqueuer
 from mss.delivery.parties import Resolver
 from mss.policy import (
     ACCEPT,
@@ -31,6 +32,7 @@ from mss.policy import (
     evaluate_sender,
 )
 from mss.policy.facts import Limits
+from mss.wire.dsn import RecipientReport
 from mss.wire.headers import has_bare_line_ending, received_header
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class DeliveryService:
         settings: DeliverySettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         after_delivery: Sequence[AfterDelivery] = (),
+        outbound: Enqueuer | None = None,
     ) -> None:
         self._directory = directory
         self._store = store
@@ -69,7 +72,10 @@ class DeliveryService:
         self._clock = clock
         self._after = tuple(after_delivery)
         self._resolver = Resolver(directory, ttl=settings.cache_ttl)
-        self._dsn = DsnSender(store=store, resolver=self._resolver, hostname=settings.hostname)
+        self.outbound = outbound  # the queue's workers hand themselves to it (mss.relay.runner)
+        self._dsn = DsnSender(
+            store=store, resolver=self._resolver, hostname=settings.hostname, outbound=outbound
+        )
 
     async def check_sender(self, origin: Origin, sender: str) -> Decision:
         party = await self._resolver.resolve(sender) if sender else None
@@ -131,6 +137,7 @@ class DeliveryService:
         *,
         queue_id: str | None = None,
         notify_failures: bool = True,
+        extra_trace: bytes = b"",  # our Authentication-Results (MX), under Received: (issue 4)
     ) -> DeliveryReport:
         """Deliver accepted recipients; durable for each delivered one when this returns.
 
@@ -140,19 +147,32 @@ class DeliveryService:
         queue_id = queue_id or new_queue_id()
         sender = await self._resolver.resolve(envelope.sender) if envelope.sender else None
         decisions = await self._content_decisions(origin, sender, envelope, data)
-        body = self._trace(origin, envelope, queue_id) + data
-        to_store = [r for r, d in zip(envelope.recipients, decisions, strict=True) if d.accepted]
-        stored = iter(await self._store_copies(body, to_store))
+        return_path, received = self._trace(origin, envelope, queue_id)
+        accepted = [r for r, d in zip(envelope.recipients, decisions, strict=True) if d.accepted]
+        remote = {
+            r.address for r in accepted if not (await self._resolver.resolve(r.address)).hosted
+        }
+        to_store = [r for r in accepted if r.address not in remote]
+        to_queue = [r for r in accepted if r.address in remote]
+        stored = iter(
+            await self._store_copies(return_path + received + extra_trace + data, to_store)
+        )
+        queued = iter(await self._queue_copies(queue_id, envelope, to_queue, received, data))
         outcomes = tuple(
-            RecipientOutcome(r, *next(stored)) if d.accepted else RecipientOutcome(r, d)
+            RecipientOutcome(r, d)
+            if not d.accepted
+            else _queued(r, next(queued))
+            if r.address in remote
+            else RecipientOutcome(r, *next(stored))
             for r, d in zip(envelope.recipients, decisions, strict=True)
         )
         report = DeliveryReport(queue_id, outcomes)
         log.info(
-            "message queue_id=%s size=%d delivered=%d failed=%d",
+            "message queue_id=%s size=%d delivered=%d queued=%d failed=%d",
             queue_id,
             len(data),
             len(report.delivered),
+            len(report.queued),
             len(report.failed),
         )
         await self._after_delivery(origin, envelope, sender, data, report, notify_failures)
@@ -177,8 +197,40 @@ class DeliveryService:
             decisions.append(decision)
         return decisions
 
-    def _trace(self, origin: Origin, envelope: Envelope, queue_id: str) -> bytes:
-        """Return-Path and Received (RFC 5321 §4.4): the only bytes we add to a message."""
+    async def report(
+        self,
+        to: str,
+        reports: Sequence[RecipientReport],
+        original: bytes,
+        *,
+        envid: str | None,
+        ret: str | None,
+        arrival: datetime,
+    ) -> bool:
+        """File a delivery status notification for ``to`` (here or through the queue); the
+        outbound workers' way to tell a sender what became of its message (MSS-MSG-2)."""
+        return await self._dsn.deliver_report(
+            to, reports, original, envid=envid, ret=ret, arrival=arrival, now=self._clock()
+        )
+
+    async def _queue_copies(
+        self,
+        queue_id: str,
+        envelope: Envelope,
+        recipients: list[Recipient],
+        received: bytes,
+        data: bytes,
+    ) -> list[Decision]:
+        """MSS-TRUST-4: remote recipients (whitelisted at RCPT) go to the outbound queue."""
+        if not recipients:
+            return []
+        if self.outbound is None:
+            return [Decision.reject(Reason.REMOTE_DELIVERY_UNAVAILABLE, "5.3.3")] * len(recipients)
+        return await self.outbound.enqueue(queue_id, envelope, recipients, received, data)
+
+    def _trace(self, origin: Origin, envelope: Envelope, queue_id: str) -> tuple[bytes, bytes]:
+        """Return-Path and Received (RFC 5321 §4.4): the only bytes we add to a message.
+        Return-Path only on local copies: it is added at final delivery, never relayed."""
         return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
         received = received_header(
             from_helo=origin.helo or "unknown",
@@ -190,7 +242,7 @@ class DeliveryService:
             recipient=None,
             now=self._clock(),
         )
-        return return_path + received
+        return return_path, received
 
     async def _store_copies(
         self, body: bytes, recipients: list[Recipient]
@@ -220,6 +272,9 @@ class DeliveryService:
         notify_failures: bool,
     ) -> None:
         for outcome in report.outcomes:
+            if outcome.queued:
+                self._audit_queued(origin, report.queue_id, outcome, len(data))
+                continue
             self._audit_outcome(origin, report.queue_id, outcome)
             if outcome.delivered is not None:
                 await self._keep_grant(sender, outcome.recipient.address, data)
@@ -261,6 +316,19 @@ class DeliveryService:
             status=decision.status,
         )
 
+    def _audit_queued(
+        self, origin: Origin, queue_id: str, outcome: RecipientOutcome, size: int
+    ) -> None:
+        self._audit.record(
+            AuditEvent.MESSAGE_ACCEPTED,
+            session_id=origin.session_id,
+            peer=origin.peer,
+            actor=origin.actor,
+            mailbox=outcome.recipient.address,
+            queue_id=queue_id,
+            size=size,
+        )
+
     def _audit_outcome(self, origin: Origin, queue_id: str, outcome: RecipientOutcome) -> None:
         if outcome.delivered is None:
             self._audit.record(
@@ -284,6 +352,10 @@ class DeliveryService:
             folder="INBOX",
             uid=outcome.delivered.uid,
         )
+
+
+def _queued(recipient: Recipient, decision: Decision) -> RecipientOutcome:
+    return RecipientOutcome(recipient, decision, queued=decision.accepted)
 
 
 def _stored(result: Delivered | StoreError) -> tuple[Decision, Delivered | None]:

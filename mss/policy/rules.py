@@ -118,8 +118,10 @@ class RecipientCount:
 
 
 class RemoteRecipient:
-    """MSS-TRUST-4: operators never relay for each other; professionals may write to
-    whitelisted domains only (the outbound queue delivers them)."""
+    """MSS-TRUST-4: operators never relay for each other (no open relay on the MX); users may
+    write to whitelisted domains only, refused at RCPT otherwise, before anything is queued.
+    An accepted remote recipient goes on through the rules that concern the sender (a
+    patient writes only where granted, MSS-PAT-2), then to the outbound queue."""
 
     name = "remote_recipient"
 
@@ -130,16 +132,17 @@ class RemoteRecipient:
             return Decision.reject(Reason.RELAY_DENIED, "5.7.1")
         if not await facts.whitelisted_dns(ctx.recipient.domain_name):
             return Decision.reject(Reason.RECIPIENT_DOMAIN_NOT_WHITELISTED, "5.7.1")
-        return Decision.reject(Reason.REMOTE_DELIVERY_UNAVAILABLE, "5.3.3")
+        return None
 
 
 class RecipientExists:
-    """MSS-PAT-1 (unknown INS) and MSS-BAL-4: unknown mailboxes are refused with 5.1.1."""
+    """MSS-PAT-1 (unknown INS) and MSS-BAL-4: unknown mailboxes are refused with 5.1.1.
+    Remote addresses are the peer operator's to check (``RemoteRecipient`` came first)."""
 
     name = "recipient_exists"
 
     async def check(self, ctx: RecipientContext, facts: Facts) -> Decision | None:
-        if ctx.recipient.mailbox or ctx.recipient.patient:
+        if ctx.recipient.mailbox or ctx.recipient.patient or not ctx.recipient.hosted:
             return None
         return Decision.reject(Reason.RECIPIENT_UNKNOWN, "5.1.1")
 

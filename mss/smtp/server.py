@@ -19,6 +19,7 @@ from mss.audit import AuditEvent, AuditLog, clip
 from mss.auth import Authenticator
 from mss.delivery import DeliveryService, Recipient
 from mss.delivery import Envelope as MssEnvelope
+from mss.dkim import InboundDkim
 from mss.policy import Channel
 from mss.smtp import replies
 from mss.smtp.session import ConnectionState, Transaction
@@ -46,8 +47,10 @@ class SmtpServices:
         audit: AuditLog,
         max_bad_commands: int,
         max_connections: int = 1000,
+        dkim: InboundDkim | None = None,
     ) -> None:
         self.delivery = delivery
+        self.dkim = dkim  # None: no stripping nor verification (tests of other features)
         self.authenticator = authenticator
         self.audit = audit
         self.max_bad_commands = max_bad_commands
@@ -301,10 +304,24 @@ class MssSmtp(SMTP):
             ret=transaction.params.ret,
             envid=transaction.params.envid,
         )
-        report = await self.services.delivery.deliver(self.state.origin(), envelope, data)
-        if report.delivered:
+        data, results = await self._authentication_results(data)
+        report = await self.services.delivery.deliver(
+            self.state.origin(), envelope, data, extra_trace=results
+        )
+        if report.accepted:  # stored here or queued for another operator (issue 4)
             return replies.queued(report.queue_id)
         return replies.for_decision(report.outcomes[0].decision)
+
+    async def _authentication_results(self, data: bytes) -> tuple[bytes, bytes]:
+        """RFC 8601 §5: forged ``Authentication-Results`` claiming our authserv-id are removed
+        on every channel; DKIM is verified on MX mail only (submission is our own users').
+        MSS-MSG-1: that removal, our ``Authentication-Results`` (MX) and the trace fields are
+        the only changes a message undergoes here."""
+        if self.services.dkim is None:
+            return data, b""
+        verify = self.state.channel is Channel.MX
+        prepared = await self.services.dkim.prepare(data, verify_dkim=verify)
+        return prepared.message, prepared.results_field
 
     # --- AUTH (MSS-TLS-2: aiosmtpd refuses AUTH before TLS and does not advertise it) -------
 

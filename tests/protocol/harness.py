@@ -30,7 +30,10 @@ class RunningOperator:
         directory = settings.directory.model_copy(
             update={"argon2_time_cost": 1, "argon2_memory_kib": 8}
         )
-        self.settings: Settings = settings.model_copy(update={"smtp": smtp, "directory": directory})
+        imap = settings.imap.model_copy(update={"auth_failure_delay": 0.0})
+        self.settings: Settings = settings.model_copy(
+            update={"smtp": smtp, "directory": directory, "imap": imap}
+        )
         self._loop = uvloop.new_event_loop()  # the loop `mss serve` runs on
         self._ready: Future[Operator] = Future()
         self._stop: asyncio.Event | None = None

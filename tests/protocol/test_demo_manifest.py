@@ -7,7 +7,7 @@ from tests.protocol.harness import RunningOperator
 
 def test_manifest_lists_listeners_pki_and_every_kind_of_account(running: RunningOperator) -> None:
     manifest = running.manifest
-    assert set(manifest["listeners"]) == {"mx", "submission", "submissions"}
+    assert set(manifest["listeners"]) == {"mx", "submission", "submissions", "imap", "imaps"}
     for name in ("ca_cert",):
         assert (running.folder / manifest[name]).is_file()
     for operator in ("peer_operator", "untrusted_operator"):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dmp_bridge.cda import parse_cda
+from dmp_bridge.cda import BodyKind, parse_cda
 from dmp_bridge.errors import DocumentError, HostileInput, MdnCode
 from tests.conftest import DATA
 
@@ -107,9 +107,15 @@ def test_dmp_mdn_1_incomplete_ins_is_code_905() -> None:
     assert caught.value.code is MdnCode.INS_INCOMPLETE
 
 
-def test_sec_in_1_text_node_over_libxml2_limit_is_refused() -> None:
-    """``huge_tree=False``: one text node over 10 MB (a PDF over ~7.5 MB) is refused."""
+def test_pdf_text_node_over_libxml2_default_is_parsed() -> None:
+    """``huge_tree=True`` on the CDA parse: a PDF over ~7.5 MB (a text node over libxml2's 10 MB
+    default) is a CDA like any other (issue 5: a 20 MB CDA is parsed)."""
     fake = base64.b64encode(b"%PDF-1.5\n" + bytes(8 * 1024 * 1024))
-    data = _with_pdf_text(fake)
-    with pytest.raises(HostileInput, match="well-formed"):
-        parse_cda(data)
+    assert parse_cda(_with_pdf_text(fake)).body is BodyKind.PDF
+
+
+def test_sec_in_1_input_size_still_caps_any_text_node() -> None:
+    """SEC-IN-1: our own input cap bounds every text node, ``huge_tree`` or not."""
+    fake = base64.b64encode(b"%PDF-1.5\n" + bytes(49 * 1024 * 1024))
+    with pytest.raises(HostileInput, match="larger than"):
+        parse_cda(_with_pdf_text(fake))

@@ -433,13 +433,13 @@ class SqlMailboxStore:
         wanted = None if uids is None else sorted(set(uids))
         last = 0
         for page in itertools.count():
-            if wanted is None:
-                statement = query.where(messages.c.uid > last).limit(batch)
-            else:
-                chunk = wanted[page * batch : (page + 1) * batch]
-                statement = query.where(messages.c.uid.in_(chunk))
-            async with self._engine.connect() as conn:
-                rows = list(await sql_reads.fetch(conn, statement))
+            async with begin_read(self._engine) as conn:
+                if wanted is None:
+                    rows = await sql_reads.header_page(conn, folder_id, last, batch)
+                else:
+                    chunk = wanted[page * batch : (page + 1) * batch]
+                    statement = query.where(messages.c.uid.in_(chunk))
+                    rows = list(await sql_reads.fetch(conn, statement))
                 if page == 0 and not rows:
                     await folder_by_id(conn, folder_id)  # UnknownFolder, or simply empty
             if rows:

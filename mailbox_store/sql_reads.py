@@ -104,6 +104,35 @@ async def uids_and_flags(conn: AsyncConnection, folder_id: int) -> tuple[array[i
     return array("q", uids or ()), list(texts or ())
 
 
+async def header_page(
+    conn: AsyncConnection, folder_id: int, after: int, batch: int
+) -> list[tuple[int, str, bytes | None]]:
+    """``(uid, blob_id, sealed header or None)`` of the next ``batch`` messages above UID
+    ``after``, in UID order: the blob ids from the covering ``(folder, uid, blob_id)`` index,
+    then the header rows of that UID range in one range read. Two index-ordered scans cost
+    about half of a join that looks up the header row of each message. ``conn`` in a read
+    transaction (one snapshot for both)."""
+    found = await fetch(
+        conn,
+        select(messages.c.uid, messages.c.blob_id)
+        .where(messages.c.folder_id == folder_id, messages.c.uid > after)
+        .order_by(messages.c.uid)
+        .limit(batch),
+    )
+    if not found:
+        return []
+    rows = await fetch(
+        conn,
+        select(headers.c.uid, headers.c.content).where(
+            headers.c.folder_id == folder_id,
+            headers.c.uid > after,
+            headers.c.uid <= found[-1][0],
+        ),
+    )
+    sealed: dict[int, bytes] = dict(rows)
+    return [(uid, blob_id, sealed.get(uid)) for uid, blob_id in found]
+
+
 def header_query(folder_id: int) -> Select[Any]:
     """``(uid, blob_id, sealed header or None)`` of the folder's messages, in UID order."""
     return (

@@ -112,6 +112,8 @@ messages = Table(
     # Covering index of what a SELECT summary reads (UIDs and flags of a whole folder): a scan
     # of index pages, not a table lookup per message (about twice as fast on SQLite).
     Index("ix_mbx_messages_folder_uid_flags", "folder_id", "uid", "flags"),
+    # Covering index of the blob ids a folder-wide header scan (SEARCH) opens headers with.
+    Index("ix_mbx_messages_folder_uid_blob", "folder_id", "uid", "blob_id"),
     Index("ix_mbx_messages_blob", "blob_id"),  # for the future blob garbage collector
 )
 

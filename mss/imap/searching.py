@@ -9,7 +9,9 @@ case-insensitive substring test on decoded text (RFC 2047 words in headers are d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import bisect
+import itertools
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from email.header import decode_header, make_header
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from mss.imap.session import Session
 
 CHARSETS = ("UTF-8", "US-ASCII")
+HEADER_BATCH = 5000  # header sections per read of a folder-wide scan
 _HEADER_KEYS = frozenset({"BCC", "CC", "FROM", "SUBJECT", "TO"})
 _FLAG_OF = {
     "ANSWERED": "\\Answered",
@@ -223,7 +226,8 @@ async def search(session: Session, command: Search) -> Done:
     catalog = await _catalog(store, view, _needs_records(found, uses_modseq))
     evaluator = _Evaluator(view)
     hits: list[_Message] = []
-    async for msg in _messages(store, view, catalog, _needs(command.key)):
+    needles = _required_needles(command.key)
+    async for msg in _messages(store, view, catalog, _needs(command.key), needles):
         if evaluator.matches(command.key, msg):
             hits.append(msg)
     numbers = [m.uid if command.uid else m.number for m in hits]
@@ -257,13 +261,64 @@ async def _catalog(store: MailboxStore, view: SelectedView, records: bool) -> _C
     return {r.uid: (r.flags, r) for r in await store.list_messages(view.folder.id)}
 
 
+def _required_needles(key: keys.SearchKey) -> list[bytes]:
+    """ASCII strings (lowercased) every matching message has in its raw header section: those
+    of the header keys the search key requires (itself, or one of a top-level AND)."""
+    found = []
+    for part in key.keys if isinstance(key, keys.And) else (key,):
+        if isinstance(part, keys.HeaderKey) or (
+            isinstance(part, keys.StringKey) and part.name in _HEADER_KEYS
+        ):
+            value = part.value
+            if value and value.isascii():
+                found.append(value.lower().encode())
+    return found
+
+
+def _holding(joined: bytes, starts: Sequence[int], pattern: bytes) -> set[int]:
+    """Indexes of the sections of ``joined`` (starting at ``starts``) that contain ``pattern``."""
+    found: set[int] = set()
+    at = joined.find(pattern)
+    while at >= 0:
+        index = bisect.bisect_right(starts, at) - 1
+        found.add(index)
+        at = joined.find(pattern, starts[index + 1]) if index + 1 < len(starts) else -1
+    return found
+
+
+def _candidates(headers: list[bytes], needles: list[bytes]) -> set[int]:
+    """The headers of a batch that may match: all the needles in the raw (lowercased) bytes,
+    or something the raw bytes do not show as decoded text (RFC 2047 words, UTF-8, folded
+    lines for a needle with white space): one scan of the batch in C, no loop per message.
+    NUL (never in an IMAP string) separates the sections, so no match spans two."""
+    joined = b"\x00".join(headers).lower()
+    starts = list(itertools.accumulate((len(h) + 1 for h in headers), initial=0))[:-1]
+    keep = _holding(joined, starts, needles[0])
+    for needle in needles[1:]:
+        keep &= _holding(joined, starts, needle)
+    keep |= _holding(joined, starts, b"=?")
+    if any(c.isspace() for n in needles for c in n.decode()):
+        keep |= _holding(joined, starts, b"\n ") | _holding(joined, starts, b"\n\t")
+    if not joined.isascii():
+        keep.update(i for i, header in enumerate(headers) if not header.isascii())
+    return keep
+
+
 async def _messages(
-    store: MailboxStore, view: SelectedView, catalog: _Catalog, needs: str
+    store: MailboxStore,
+    view: SelectedView,
+    catalog: _Catalog,
+    needs: str,
+    needles: list[bytes],
 ) -> AsyncIterator[_Message]:
     """The messages of the view in order, with what the keys need: flags and records, headers
-    (the whole folder's, read in batches, no body), or bodies."""
+    (the whole folder's, read in batches, no body; only those holding the ``needles`` the key
+    requires are looked at), or bodies."""
     if needs == "header":
-        async for batch in store.iter_headers(view.folder.id):
+        async for batch in store.iter_headers(view.folder.id, batch=HEADER_BATCH):
+            if needles:
+                keep = _candidates([header for _, header in batch], needles)
+                batch = [batch[i] for i in sorted(keep)]
             for uid, header in batch:
                 number, known = view.msn(uid), catalog.get(uid)
                 if number is not None and known is not None:

@@ -20,7 +20,7 @@ from mss.wire.imap.sequence import SequenceSet
 RECENT = "\\Recent"
 
 
-@dataclass
+@dataclass(slots=True)  # one per selected session: no per-instance __dict__ (issue 3)
 class SelectedView:
     folder: Folder
     readonly: bool

@@ -131,7 +131,8 @@ async def test_memory_store_gives_flag_texts_and_ranges_without_sorting() -> Non
     await store.expunge(inbox.id)
     summary = await store.summary(inbox.id)
     assert list(summary.uids) == [u for u in range(1, 21) if u not in (3, 4)]
-    assert summary.flag_texts[0] == "" and summary.flag_texts[1] == "$A \\Seen"
+    assert summary.flag_texts[0] == ""
+    assert summary.flag_texts[1] == "$A \\Seen"
     last = await store.list_messages(inbox.id, 17)
     assert [r.uid for r in last] == [17, 18, 19, 20]
     await store.deliver(mail(21), [Delivery(ALICE, "INBOX")])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import imaplib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -34,7 +34,7 @@ def mail(n: int) -> bytes:
     ).encode()
 
 
-def parsed(data: list[object]) -> dict[int, tuple[int, frozenset[bytes]]]:
+def parsed(data: Sequence[object]) -> dict[int, tuple[int, frozenset[bytes]]]:
     """``{number: (uid, flags)}`` from FETCH responses holding UID and FLAGS (any order)."""
     found = {}
     for item in data:
@@ -43,7 +43,8 @@ def parsed(data: list[object]) -> dict[int, tuple[int, frozenset[bytes]]]:
         assert match is not None, item
         uid = re.search(rb"UID (\d+)", match.group(2))
         flags = re.search(rb"FLAGS \(([^)]*)\)", match.group(2))
-        assert uid is not None and flags is not None, item
+        assert uid is not None, item
+        assert flags is not None, item
         found[int(match.group(1))] = (int(uid.group(1)), frozenset(flags.group(1).split()))
     return found
 
@@ -73,11 +74,13 @@ def test_bulk_fetch_matches_per_record_fetch(
     assert typ == "OK"
     fast, reference = parsed(bulk), parsed(slow)
     assert fast == reference
-    assert len(fast) == COUNT - 1 and 5 not in {uid for uid, _ in fast.values()}
+    assert len(fast) == COUNT - 1
+    assert 5 not in {uid for uid, _ in fast.values()}
     assert fast[1] == (1, frozenset({b"\\Seen", b"$Bulk", b"\\Recent"}))
     assert fast[2] == (2, frozenset({b"\\Recent"}))
     typ, data = doctor.uid("FETCH", "1:*", "(FLAGS)")  # the UID form adds UID first
-    assert typ == "OK" and parsed(data) == fast
+    assert typ == "OK"
+    assert parsed(data) == fast
 
 
 def test_search_headers_and_flags_without_records(doctor: imaplib.IMAP4_SSL) -> None:
@@ -89,9 +92,12 @@ def test_search_headers_and_flags_without_records(doctor: imaplib.IMAP4_SSL) -> 
     assert [int(u) for u in data[0].split()] == [n + 1 for n in range(COUNT) if n % 7 == 0]
     typ, data = doctor.uid("SEARCH", "UNSEEN", "FROM", "dr2@chu.mssante.fr")
     expected = [n + 1 for n in range(COUNT) if n % 5 == 2 and n % 3 != 0]
-    assert typ == "OK" and [int(u) for u in data[0].split()] == expected
+    assert typ == "OK"
+    assert [int(u) for u in data[0].split()] == expected
     typ, data = doctor.search(None, "KEYWORD", "$Bulk", "HEADER", "Message-ID", "<21.bulk@")
-    assert typ == "OK" and data[0] == b"22"
-    typ, data = doctor.uid("SEARCH", "LARGER", "1", "SUBJECT", "Compte rendu 4")
+    assert typ == "OK"
+    assert data[0] == b"22"
+    typ, data = doctor.uid("SEARCH", "LARGER", "1", "SUBJECT", '"Compte rendu 4"')
     hits = [n + 1 for n in range(COUNT) if n % 7 and str(n).startswith("4")]
-    assert typ == "OK" and [int(u) for u in data[0].split()] == hits
+    assert typ == "OK"
+    assert [int(u) for u in data[0].split()] == hits

@@ -7,8 +7,9 @@ Create Date: 2026-11-22 05:15:00
 Accounts get a quota and the usage kept up to date by the store (filled here from the messages
 already stored); folders get the first UID still \\Recent and the MODSEQ of their last removal;
 header sections get their own table (sealed, one row per message row). Messages stored before
-this revision have no header row: the store reads their body instead. A covering index of
-(folder, UID, flags) serves the SELECT summaries of large folders.
+this revision have no header row: the store reads their body instead. Covering indexes of
+(folder, UID, flags) and (folder, UID, blob id) serve the SELECT summaries and the header scans
+(SEARCH) of large folders.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def upgrade() -> None:
         ["folder_id", "uid", "flags"],
         unique=False,
     )
+    op.create_index(
+        "ix_mbx_messages_folder_uid_blob",
+        "mbx_messages",
+        ["folder_id", "uid", "blob_id"],
+        unique=False,
+    )
     op.execute(
         "UPDATE mbx_accounts SET "
         "used_bytes = (SELECT COALESCE(SUM(m.size), 0) FROM mbx_messages m "
@@ -68,6 +75,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_mbx_messages_folder_uid_blob", table_name="mbx_messages")
     op.drop_index("ix_mbx_messages_folder_uid_flags", table_name="mbx_messages")
     with op.batch_alter_table("mbx_folders", schema=None) as batch_op:
         batch_op.drop_column("expunged_modseq")

@@ -118,10 +118,17 @@ class Connection:
             raise ConnectionLost("TLS handshake failed") from exc
 
     async def close(self) -> None:
-        if self.writer.is_closing():
-            return
-        self.writer.close()
+        """Close politely (TLS close_notify), or abort when the peer does not answer in 5 s or
+        when we are cancelled: a connection is never left open behind us."""
+        if not self.writer.is_closing():
+            self.writer.close()
         try:
             await asyncio.wait_for(self.writer.wait_closed(), 5)
         except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
-            self.writer.transport.abort()
+            self.abort()
+        except asyncio.CancelledError:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        self.writer.transport.abort()

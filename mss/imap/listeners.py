@@ -65,6 +65,7 @@ async def _serve(
             pass  # shutdown: the session said BYE; end this connection's task quietly
         except Exception:
             log.exception("imap connection failed listener=%s", name)
+            conn.abort()
 
     server = await asyncio.start_server(
         on_connection,
@@ -80,9 +81,12 @@ async def _serve(
 
 
 async def close_sessions(services: ImapServices) -> None:
-    """Cancel every open session (each says BYE) at shutdown."""
+    """Cancel every open session (each says BYE) at shutdown; abort what is still open after
+    5 s, so that no connection outlives the event loop."""
     tasks = [s.task for s in list(services.sessions) if s.task is not None]
     for task in tasks:
         task.cancel()
     if tasks:
         await asyncio.wait(tasks, timeout=5)
+    for session in list(services.sessions):
+        session.conn.abort()

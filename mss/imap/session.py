@@ -165,8 +165,10 @@ class Session:
 
     async def _cleanup(self, reason: str) -> None:
         self.stop_changes()
-        self.services.sessions.discard(self)
-        await self.conn.close()
+        try:
+            await self.conn.close()
+        finally:  # still listed while closing, so that a shutdown can cancel and abort it
+            self.services.sessions.discard(self)
         duration = int((time.monotonic() - self._started) * 1000)
         self.audit(
             AuditEvent.CONNECTION_CLOSED,

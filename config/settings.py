@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -24,6 +24,11 @@ class ListenerSettings(Section):
     enabled: bool = Field(True, description="Start this listener.")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(0, ge=0, le=65535, description="TCP port (0 picks a free port).")
+    proxy_protocol: bool = Field(
+        False,
+        description="Connections come through a load balancer that sends a PROXY protocol "
+        "header (v1 or v2) first; only [proxy] trusted_proxies may connect.",
+    )
 
 
 class SmtpSettings(Section):
@@ -81,6 +86,23 @@ class DatabaseSettings(Section):
     )
     busy_timeout_ms: int = Field(10_000, ge=0, description="SQLite busy timeout.")
     pool_size: int = Field(10, gt=0, description="Connections per node (PostgreSQL).")
+    notify_channel: str = Field(
+        "mss_changes",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL LISTEN/NOTIFY channel of cross-node wake-ups (IMAP IDLE, "
+        "outbound queue, DMP filing); one per deployment sharing a database.",
+    )
+    notify_url: str | None = Field(
+        None,
+        description="URL of the LISTEN/NOTIFY connection when it must differ from url (LISTEN "
+        "does not work through a transaction-pooling PgBouncer); empty: url.",
+    )
+    notify_keepalive: float = Field(
+        30.0, gt=0, description="Seconds of silence after which the LISTEN connection is pinged."
+    )
+    notify_reconnect_max: float = Field(
+        5.0, gt=0, description="Longest wait between attempts to reopen the LISTEN connection."
+    )
 
 
 class StorageSettings(Section):
@@ -124,6 +146,12 @@ class ImapSettings(Section):
     max_bad_commands: int = Field(
         20, gt=0, description="Syntax errors and failed logins before the connection is closed."
     )
+    max_subscriptions: int = Field(
+        1000,
+        gt=0,
+        description="Subscribed names per mailbox (SUBSCRIBE takes names without a folder too); "
+        "more are refused with NO [LIMIT].",
+    )
     auth_failure_delay: float = Field(
         1.0, ge=0, description="Seconds to wait before answering a failed LOGIN/AUTHENTICATE."
     )
@@ -141,6 +169,33 @@ class ImapSettings(Section):
         ge=0,
         description="Cap of the wait before a login attempt, which doubles (from "
         "auth_failure_delay) with each recent failure from the same address or for the same login.",
+    )
+    search_index_bytes: int = Field(
+        64 * MIB,
+        ge=0,
+        description="Memory (bytes, per node) for the SEARCH index of header fields (subject, "
+        "addresses, Message-ID, date), kept decrypted in memory only, least recently used "
+        "folders dropped first. 0: no index, every header search reads the headers.",
+    )
+    search_index_save_every: int = Field(
+        1000,
+        ge=0,
+        description="Messages added to a SEARCH index column since it was last saved (sealed "
+        "with the blob keys, in the database, so that the first search after a start loads it "
+        "instead of reading every header) that make a search save it again, in the background "
+        "(or 5% of the folder if fewer). 0: columns never saved.",
+    )
+    search_index_warm: bool = Field(
+        True,
+        description="Build the SEARCH index columns most searched (subject, from, to, "
+        "Message-ID) of big folders in the background as messages arrive, and save them, so "
+        "that the first search of a folder never searched reads (almost) no header.",
+    )
+    search_index_warm_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between two passes of the background SEARCH indexer over the "
+        "folders (one store read per pass when nothing is to be done).",
     )
 
 
@@ -293,6 +348,19 @@ class NotifySettings(Section):
     timeout: float = Field(30.0, gt=0, description="Seconds for each smarthost connection step.")
 
 
+class ProxySettings(Section):
+    """PROXY protocol (HAProxy send-proxy / send-proxy-v2) for listeners with proxy_protocol."""
+
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description='Load balancers allowed to send a PROXY header ("10.0.0.0/8", "::1"); '
+        "other connections to a proxy_protocol listener are closed.",
+    )
+    header_timeout: float = Field(
+        5.0, gt=0, description="Seconds a load balancer has to send the PROXY header."
+    )
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
@@ -318,6 +386,9 @@ class Settings(BaseSettings):
     directory: DirectorySettings = Field(DirectorySettings(), description="Directory and jobs.")
     policy: PolicySettings = Field(PolicySettings(), description="MSSanté policy limits.")
     logging: LoggingSettings = Field(LoggingSettings(), description="Logging.")
+    proxy: ProxySettings = Field(
+        ProxySettings(), description="PROXY protocol from a TCP load balancer (HAProxy)."
+    )
     notify: NotifySettings = Field(
         NotifySettings(), description="Patient notification e-mails (MSS-PAT-7)."
     )

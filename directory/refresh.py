@@ -31,14 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from directory.errors import WhitelistError
 from directory.interfaces import Directory
 from directory.models import Whitelist, WhitelistRefresh
 from directory.whitelist import MAX_BYTES, parse_whitelist
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +253,8 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
 async def _download(
     url: str, context: ssl.SSLContext, http_timeout: float, max_bytes: int
 ) -> bytes:
+    import httpx  # only in the refresh job: httpx (with click, rich) costs ~7 MB per process
+
     try:
         async with (
             httpx.AsyncClient(verify=context, timeout=http_timeout, trust_env=False) as client,
@@ -280,6 +284,8 @@ def _network_error(url: str, exc: httpx.HTTPError) -> str:
         if isinstance(cause, ssl.SSLError):
             return f"TLS failure with {_origin(url)}: {cause.reason}"
         cause = cause.__cause__ or cause.__context__
+    import httpx  # loaded by _download already
+
     if isinstance(exc, httpx.TimeoutException):
         return f"timeout downloading from {_origin(url)}"
     return f"cannot download from {_origin(url)}: {type(exc).__name__}"

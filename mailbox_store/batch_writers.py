@@ -28,6 +28,8 @@ from mailbox_store import filing_sqlite
 from mailbox_store.dialect import begin_write, is_sqlite
 from mailbox_store.filing import DeliveryRequest, FiledBatch, file_batch
 from mailbox_store.inline import InlineBlobs
+from mailbox_store.sql_thread import T, WriteBody, run_inline
+from mailbox_store.write_lock import queued_writer
 
 
 class BatchWriter(Protocol):
@@ -38,7 +40,14 @@ class BatchWriter(Protocol):
     async def close(self) -> None: ...
 
 
-def make_batch_writer(engine: AsyncEngine, inline: InlineBlobs | None = None) -> BatchWriter:
+class StoreWriter(BatchWriter, Protocol):
+    async def run(self, body: WriteBody[T]) -> T:
+        """``body`` in a write transaction of its own, committed when this returns (on SQLite in
+        the writer's thread: ``sql_thread``)."""
+        ...
+
+
+def make_batch_writer(engine: AsyncEngine, inline: InlineBlobs | None = None) -> StoreWriter:
     """The thread writer for a SQLite file, the engine writer otherwise."""
     url = engine.url
     in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
@@ -55,6 +64,10 @@ class EngineBatchWriter:
     async def write(self, requests: list[DeliveryRequest]) -> FiledBatch:
         async with begin_write(self._engine) as conn:
             return await conn.run_sync(file_batch, requests, None, self._inline)
+
+    async def run(self, body: WriteBody[T]) -> T:
+        async with begin_write(self._engine) as conn:
+            return await body(conn)
 
     async def close(self) -> None:
         return None
@@ -73,9 +86,16 @@ class SqliteThreadWriter:
     async def write(self, requests: list[DeliveryRequest]) -> FiledBatch:
         sync_engine = self._sync_engine or await self._start()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, _write_in_thread, sync_engine, requests, self._inline
-        )
+        async with queued_writer(self._engine, first=True):  # before the process's other writers
+            return await loop.run_in_executor(
+                self._executor, _write_in_thread, sync_engine, requests, self._inline
+            )
+
+    async def run(self, body: WriteBody[T]) -> T:
+        sync_engine = self._sync_engine or await self._start()
+        loop = asyncio.get_running_loop()
+        async with queued_writer(self._engine):  # in turn with the process's other writers
+            return await loop.run_in_executor(self._executor, _run_in_thread, sync_engine, body)
 
     async def pragmas(self) -> dict[str, int]:
         """The pragmas in force on the writer's own connection (for diagnostics and tests)."""
@@ -112,6 +132,11 @@ class SqliteThreadWriter:
 
         self._sync_engine = sync_engine
         return sync_engine
+
+
+def _run_in_thread(sync_engine: Engine, body: WriteBody[T]) -> T:
+    with sync_engine.begin() as conn:
+        return run_inline(body, conn)
 
 
 def _read_pragmas(sync_engine: Engine) -> dict[str, int]:

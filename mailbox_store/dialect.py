@@ -10,6 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
+from mailbox_store.write_lock import queued_writer
+
 
 def is_sqlite(conn: AsyncConnection | AsyncEngine | Connection) -> bool:
     return conn.dialect.name == "sqlite"
@@ -24,9 +26,10 @@ async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     leading ``SAVEPOINT`` opens a transaction of its own that its ``RELEASE`` commits (savepoints
     would not roll back). Taking the write lock up front also lets the busy timeout apply, instead
     of a ``SQLITE_BUSY`` when a reader upgrades to writer. If the engine already sends ``BEGIN``
-    itself, nothing more is sent.
+    itself, nothing more is sent. On a SQLite file, the writers of this process take turns
+    (``write_lock``) rather than napping in the busy handler.
     """
-    async with engine.begin() as conn:
+    async with queued_writer(engine), engine.begin() as conn:  # SQLite: in turn (write_lock)
         if is_sqlite(conn):
             raw = await conn.get_raw_connection()
             if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]

@@ -26,6 +26,7 @@ from mailbox_store.errors import (
     UnknownFolder,
 )
 from mailbox_store.inline import InlineBlobs, store_inline
+from mailbox_store.logic import zone_minutes
 from mailbox_store.models import Change, ChangeKind, Delivered, Delivery
 from mailbox_store.tables import accounts, encode_flags, folders, headers, messages
 
@@ -154,6 +155,7 @@ def _file(conn: Connection, request: DeliveryRequest, target: Delivery) -> tuple
             "modseq": row.highest_modseq,
             "flags": encode_flags(target.flags),
             "internal_date": request.internal_date,
+            "internal_zone": zone_minutes(request.internal_date),
             "size": request.size,
             "blob_id": request.blob_id,
         },

@@ -24,6 +24,7 @@ from mailbox_store.errors import (
     UnknownFolder,
 )
 from mailbox_store.filing import DeliveryRequest
+from mailbox_store.logic import zone_minutes
 from mailbox_store.models import Change, ChangeKind, Delivered, Delivery
 from mailbox_store.tables import encode_flags
 
@@ -34,8 +35,9 @@ ALLOCATE_UID = (
     "WHERE account = ? AND name = ? RETURNING id, uidvalidity, uidnext, highest_modseq"
 )
 INSERT_MESSAGE = (
-    "INSERT INTO mbx_messages (folder_id, uid, modseq, flags, internal_date, size, blob_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO mbx_messages "
+    "(folder_id, uid, modseq, flags, internal_date, size, blob_id, internal_zone) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_HEADER = "INSERT INTO mbx_headers (folder_id, uid, content) VALUES (?, ?, ?)"
 ACCOUNT_EXISTS = "SELECT 1 FROM mbx_accounts WHERE name = ?"
@@ -92,6 +94,7 @@ def _file(
             sqlite_datetime(request.internal_date),
             request.size,
             request.blob_id,
+            zone_minutes(request.internal_date),
         ),
     )
     if request.header is not None:

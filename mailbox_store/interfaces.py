@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
@@ -17,6 +18,7 @@ from mailbox_store.models import (
     Folder,
     FolderSummary,
     MessageRecord,
+    SearchSnapshot,
     SpecialUse,
     Usage,
 )
@@ -92,7 +94,21 @@ class MailboxStore(Protocol):
         children: ``HasChildren``; ``UnknownFolder``."""
         ...
 
-    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None: ...
+    async def add_subscription(self, account: str, name: str) -> None:
+        """Subscribe the NAME ``name`` (RFC 3501 §6.3.6, RFC 9051 §6.3.7), whether or not a
+        folder of that name exists; INBOX in any case is ``INBOX``; subscribing twice is not an
+        error. A bad name: ``FolderProtected``; ``UnknownAccount``. Folder changes (CREATE,
+        RENAME, DELETE) never change subscriptions."""
+        ...
+
+    async def remove_subscription(self, account: str, name: str) -> None:
+        """Unsubscribe ``name``; a name not subscribed is not an error (RFC 9051 §6.3.8)."""
+        ...
+
+    async def subscriptions(self, account: str) -> list[str]:
+        """The subscribed names, sorted by code point; the default folders are subscribed
+        when ``create_account`` creates them."""
+        ...
 
     async def copy_messages(
         self, folder_id: int, uids: Sequence[int], dest_folder_id: int
@@ -121,16 +137,50 @@ class MailboxStore(Protocol):
         to close it at once when stopping early)."""
         ...
 
+    def iter_bodies(
+        self, folder_id: int, uids: Sequence[int], batch: int = 64
+    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
+        """Bodies ``(uid, body)`` of ``uids`` in UID order, in batches of up to ``batch`` (one
+        read per batch, for SEARCH BODY/TEXT); UIDs that do not exist are skipped."""
+        ...
+
     async def changed_since(self, folder_id: int, modseq: int) -> list[MessageRecord]:
         """Messages whose MODSEQ is greater than ``modseq``, in UID order (RFC 7162)."""
         ...
 
     async def summary(self, folder_id: int) -> FolderSummary: ...
 
-    async def claim_recent(self, folder_id: int) -> int:
+    async def load_search_snapshots(
+        self, folder_id: int, uidvalidity: int, fields: Collection[str]
+    ) -> dict[str, SearchSnapshot]:
+        """The saved SEARCH index columns ``fields`` of a folder of this UIDVALIDITY (only
+        those readable; none without a key ring)."""
+        ...
+
+    async def save_search_snapshot(self, folder_id: int, snapshot: SearchSnapshot) -> bool:
+        """Keep a SEARCH index column unless one as recent is saved; True if written."""
+        ...
+
+    async def search_snapshot_lag(
+        self, fields: Collection[str], min_uid: int
+    ) -> list[tuple[Folder, dict[str, int]]]:
+        """Folders whose ``uidnext`` is above ``min_uid``, each with the ``max_uid`` of its
+        saved SEARCH index columns among ``fields`` (of its UIDVALIDITY; a field never saved
+        is missing): what the background indexer looks at to find folders to index."""
+        ...
+
+    def claim_search_build(self, folder_id: int) -> AbstractAsyncContextManager[bool]:
+        """``async with``: True if this node may build the folder's SEARCH index columns now
+        (PostgreSQL: a transaction advisory lock per folder, so one node of a cluster does
+        it); False if another node is doing it."""
+        ...
+
+    async def claim_recent(self, folder_id: int, until: int | None = None) -> int:
         """RFC 3501 \\Recent: the first UID recent for the calling session (UIDs from it up
-        to the folder's UIDNEXT at the call); moves the folder's mark to UIDNEXT atomically, so
-        a second claim sees none of them recent."""
+        to ``until``, by default the folder's UIDNEXT at the call); moves the folder's mark
+        there atomically (never back), so a second claim sees none of them recent. A session
+        passes the UIDNEXT of what it has seen, so that it never claims a message it does not
+        know yet (which would then be recent nowhere)."""
         ...
 
     async def usage(self, account: str) -> Usage: ...

@@ -3,10 +3,11 @@ header sections, SELECT summaries."""
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from mailbox_store.errors import FolderProtected
 from mailbox_store.models import FlagMode, Folder, FolderSummary, MessageRecord
@@ -70,12 +71,32 @@ def make_uidvalidity(folder_id: int, now: datetime) -> int:
 
 
 def internal_date_or_now(value: datetime | None) -> datetime:
-    """``value`` in UTC, or now; a naive datetime is a programming error."""
+    """``value`` in its own zone (a whole number of minutes), or now in UTC; a naive datetime
+    is a programming error. Stored in UTC with the zone beside it (``internal_zone``), so
+    that FETCH INTERNALDATE shows, and BEFORE/ON/SINCE compare, the date as it was given
+    (RFC 3501 §2.3.3, §6.4.4)."""
     if value is None:
         return datetime.now(UTC)
     if value.tzinfo is None:
         raise ValueError("internal_date must be timezone-aware")
-    return value.astimezone(UTC)
+    return value.astimezone(zone(zone_minutes(value)))
+
+
+def zone_minutes(value: datetime) -> int:
+    """The UTC offset of an aware datetime, in whole minutes east of UTC."""
+    offset = value.utcoffset() or timedelta(0)
+    return int(offset.total_seconds()) // 60
+
+
+@functools.lru_cache(maxsize=256)
+def zone(minutes: int) -> timezone:
+    """The fixed zone ``minutes`` east of UTC (UTC itself for 0)."""
+    return UTC if not minutes else timezone(timedelta(minutes=minutes))
+
+
+def in_zone(utc: datetime, minutes: int) -> datetime:
+    """A stored internal date (UTC) in the zone it was given in."""
+    return utc if not minutes else utc.astimezone(zone(minutes))
 
 
 def check_quota(quota: int | None) -> None:

@@ -6,7 +6,8 @@ Every method mutates its state without awaiting in between, so the event loop ma
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncGenerator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -53,6 +54,7 @@ from mailbox_store.models import (
     Folder,
     FolderSummary,
     MessageRecord,
+    SearchSnapshot,
     SpecialUse,
     Usage,
 )
@@ -65,6 +67,7 @@ class _FolderState:
     folder: Folder
     messages: dict[int, MessageRecord] = field(default_factory=dict)
     recent_uid: int = FIRST_UID
+    search_snapshots: dict[str, SearchSnapshot] = field(default_factory=dict)
     # The UIDs ascending, kept while messages are only added (UIDs only grow), rebuilt after a
     # removal: a ranged read (the last 10 messages) costs no sort of the whole folder.
     _order: list[int] | None = None
@@ -105,6 +108,7 @@ class _FolderState:
 @dataclass
 class _AccountState:
     folders: dict[str, _FolderState] = field(default_factory=dict)
+    subscriptions: set[str] = field(default_factory=set)  # names, not folders (RFC 9051 §6.3.7)
     quota: int | None = None
     used_bytes: int = 0
     messages: int = 0
@@ -132,6 +136,7 @@ class MemoryMailboxStore:
         for name, special_use in DEFAULT_FOLDERS:
             if name not in state.folders:
                 self._add_folder(account, name, special_use)
+                state.subscriptions.add(name)  # subscribed once, when created
 
     async def list_folders(self, account: str) -> list[Folder]:
         return [state.folder for state in self._account(account).folders.values()]
@@ -189,13 +194,15 @@ class MemoryMailboxStore:
         account_state.add(-sum(m.size for m in state.messages.values()), -len(state.messages))
         self._publish(state, ChangeKind.FOLDERS, (), 0)
 
-    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None:
-        state = self._account(account).folders.get(canonical_name(name))
-        if state is None:
-            raise UnknownFolder(f"{account}: {name}")
-        if state.folder.subscribed != subscribed:
-            state.folder = replace(state.folder, subscribed=subscribed)
-            self._publish(state, ChangeKind.FOLDERS, (), 0)
+    async def add_subscription(self, account: str, name: str) -> None:
+        check_folder_name(name)
+        self._account(account).subscriptions.add(canonical_name(name))
+
+    async def remove_subscription(self, account: str, name: str) -> None:
+        self._account(account).subscriptions.discard(canonical_name(name))
+
+    async def subscriptions(self, account: str) -> list[str]:
+        return sorted(self._account(account).subscriptions)
 
     async def deliver(
         self, body: bytes, targets: Sequence[Delivery], internal_date: datetime | None = None
@@ -224,6 +231,19 @@ class MemoryMailboxStore:
     async def get_header(self, folder_id: int, uid: int) -> bytes:
         return self._headers[self._message(folder_id, uid).blob_id]
 
+    async def iter_bodies(
+        self, folder_id: int, uids: Sequence[int], batch: int = 64
+    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        state = self._folder(folder_id)
+        wanted = sorted(set(uids) & state.messages.keys())
+        for start in range(0, len(wanted), batch):
+            found = [state.messages.get(uid) for uid in wanted[start : start + batch]]
+            bodies = [(m.uid, await self._blobs.get(m.blob_id)) for m in found if m is not None]
+            if bodies:
+                yield bodies
+
     async def iter_headers(
         self, folder_id: int, uids: Sequence[int] | None = None, batch: int = 1000
     ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
@@ -241,6 +261,48 @@ class MemoryMailboxStore:
         state = self._folder(folder_id)
         return [m for m in state.sorted_messages() if m.modseq > modseq]
 
+    async def load_search_snapshots(
+        self, folder_id: int, uidvalidity: int, fields: Collection[str]
+    ) -> dict[str, SearchSnapshot]:
+        state = self._folders.get(folder_id)
+        saved = state.search_snapshots if state is not None else {}
+        return {
+            name: s
+            for name in fields
+            if (s := saved.get(name)) is not None and s.uidvalidity == uidvalidity
+        }
+
+    async def save_search_snapshot(self, folder_id: int, snapshot: SearchSnapshot) -> bool:
+        saved = self._folders.get(folder_id)
+        if saved is None:
+            return False
+        known = saved.search_snapshots.get(snapshot.field)
+        same = known is not None and known.uidvalidity == snapshot.uidvalidity
+        if same and known is not None and known.max_uid >= snapshot.max_uid:
+            return False  # never replaced by an older one
+        saved.search_snapshots[snapshot.field] = snapshot
+        return True
+
+    async def search_snapshot_lag(
+        self, fields: Collection[str], min_uid: int
+    ) -> list[tuple[Folder, dict[str, int]]]:
+        found = []
+        for state in self._folders.values():
+            folder = state.folder
+            if folder.uidnext > min_uid:
+                saved = {
+                    name: s.max_uid
+                    for name in fields
+                    if (s := state.search_snapshots.get(name)) is not None
+                    and s.uidvalidity == folder.uidvalidity
+                }
+                found.append((folder, saved))
+        return found
+
+    @contextlib.asynccontextmanager
+    async def claim_search_build(self, folder_id: int) -> AsyncIterator[bool]:
+        yield True  # one process: the indexer's own lock (per folder index) is enough
+
     async def summary(self, folder_id: int) -> FolderSummary:
         state = self._folder(folder_id)
         texts: dict[frozenset[str], str] = {}  # encoded once per distinct flag set
@@ -250,9 +312,10 @@ class MemoryMailboxStore:
         )
         return summarize(state.folder, rows)
 
-    async def claim_recent(self, folder_id: int) -> int:
+    async def claim_recent(self, folder_id: int, until: int | None = None) -> int:
         state = self._folder(folder_id)
-        first, state.recent_uid = state.recent_uid, state.folder.uidnext
+        first = state.recent_uid
+        state.recent_uid = max(first, state.folder.uidnext if until is None else until)
         return first
 
     async def usage(self, account: str) -> Usage:

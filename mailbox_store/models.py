@@ -41,7 +41,6 @@ class Folder:
     uidvalidity: int
     uidnext: int
     highest_modseq: int
-    subscribed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +117,14 @@ class FolderSummary:
     # The flags of each message as stored (sorted, space-separated), aligned with ``uids``:
     # FETCH (UID FLAGS) of a whole folder answers from here without a record per message.
     flag_texts: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSnapshot:
+    """A saved SEARCH index column (``search_snapshots``): the index's own encoding (``data``)
+    of one header field of a folder's messages up to ``max_uid``."""
+
+    field: str
+    uidvalidity: int
+    max_uid: int
+    data: bytes

@@ -9,7 +9,9 @@ Slow subscribers never block publishers. Each subscription has a bounded queue; 
 hint, not the source of truth: a consumer that sees ``take_overflow()`` return True must re-read the
 folder state from the store (for IMAP: a full resynchronisation of the selected folder) rather than
 trust the changes it still holds. Dropping the oldest keeps the most recent hints, which are the
-ones closest to the current state.
+ones closest to the current state. ``resync`` marks a subscription the same way when changes may
+have been missed elsewhere (the cross-node hub lost its connection), and wakes its reader with a
+``Change`` of folder ``RESYNC_FOLDER`` that stands for nothing but "re-read".
 
 Everything here runs on the event loop thread; ``publish`` must not be called from other threads.
 """
@@ -17,11 +19,13 @@ Everything here runs on the event loop thread; ``publish`` must not be called fr
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from types import TracebackType
 
-from mailbox_store.models import Change
+from mailbox_store.models import Change, ChangeKind
 
 DEFAULT_QUEUE_SIZE = 1024
+RESYNC_FOLDER = 0  # no folder has this id: a wake-up that carries no change of its own
 
 
 class ChangeSubscription:
@@ -31,7 +35,11 @@ class ChangeSubscription:
         self.account = account
         self.dropped = 0
         self._hub = hub
-        self._queue: asyncio.Queue[Change | None] = asyncio.Queue(maxsize=queue_size)
+        # A deque only while changes wait, and one future only while the reader waits: an
+        # asyncio.Queue costs ~3 KB per idle IMAP session (issue 3: 2,000 idle connections).
+        self._queue: deque[Change] | None = None
+        self._queue_size = queue_size
+        self._waiter: asyncio.Future[None] | None = None
         self._overflowed = False
         self._closed = False
 
@@ -39,11 +47,26 @@ class ChangeSubscription:
         """Queue ``change`` without waiting; drop the oldest change if the queue is full."""
         if self._closed:
             return
-        if self._queue.full():
-            self._queue.get_nowait()
+        if self._queue is None:
+            self._queue = deque()
+        elif len(self._queue) >= self._queue_size:
+            self._queue.popleft()
             self._overflowed = True
             self.dropped += 1
-        self._queue.put_nowait(change)
+        self._queue.append(change)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def resync(self) -> None:
+        """Changes may have been missed: mark the subscription overflowed and wake its reader."""
+        if self._closed:
+            return
+        self.offer(Change(self.account, RESYNC_FOLDER, ChangeKind.FOLDERS))
+        self._overflowed = True
 
     def take_overflow(self) -> bool:
         """True (once) if changes were dropped since the last call: the consumer must resync."""
@@ -51,7 +74,7 @@ class ChangeSubscription:
         return overflowed
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue) if self._queue is not None else 0
 
     def close(self) -> None:
         """Unregister; a reader waiting in ``async for`` stops at once."""
@@ -59,20 +82,26 @@ class ChangeSubscription:
             return
         self._closed = True
         self._hub.unsubscribe(self)
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        self._queue = None
+        self._wake()
 
     def __aiter__(self) -> ChangeSubscription:
         return self
 
     async def __anext__(self) -> Change:
-        if self._closed:
-            raise StopAsyncIteration
-        change = await self._queue.get()
-        if change is None:
-            raise StopAsyncIteration
-        return change
+        while not self._closed:
+            queue = self._queue
+            if queue:
+                change = queue.popleft()
+                if not queue:
+                    self._queue = None  # idle again: no memory held
+                return change
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        raise StopAsyncIteration
 
     def __enter__(self) -> ChangeSubscription:
         return self
@@ -117,5 +146,15 @@ class ChangeHub:
         for subscription in tuple(self._subscriptions.get(change.account, ())):
             subscription.offer(change)
 
+    def resync_all(self) -> None:
+        """Tell every subscription to re-read its state (changes may have been missed)."""
+        for subscriptions in tuple(self._subscriptions.values()):
+            for subscription in tuple(subscriptions):
+                subscription.resync()
+
     def subscriber_count(self, account: str) -> int:
         return len(self._subscriptions.get(account, ()))
+
+    def accounts(self) -> frozenset[str]:
+        """Accounts with at least one subscription on this node."""
+        return frozenset(self._subscriptions)

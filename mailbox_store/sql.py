@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Collection, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailbox_store import sql_copy, sql_folders, sql_reads
+from mailbox_store import sql_copy, sql_folders, sql_reads, sql_subscriptions
 from mailbox_store.batch_writers import make_batch_writer
 from mailbox_store.blobs import KeyRing, blob_id_of
 from mailbox_store.dialect import begin_read, begin_write, insert_ignore
@@ -30,7 +30,6 @@ from mailbox_store.errors import (
     FolderExists,
     StoreError,
     UnknownAccount,
-    UnknownFolder,
     UnknownMessage,
 )
 from mailbox_store.filing import DeliveryRequest, FiledBatch
@@ -60,10 +59,13 @@ from mailbox_store.models import (
     Folder,
     FolderSummary,
     MessageRecord,
+    SearchSnapshot,
     SpecialUse,
     Usage,
 )
 from mailbox_store.notify import ChangeHub, ChangeSubscription
+from mailbox_store.recent import recent_marks
+from mailbox_store.search_snapshots import SqlSearchSnapshots
 from mailbox_store.sql_rows import (
     account_exists,
     bump_folder,
@@ -80,7 +82,8 @@ from mailbox_store.sql_rows import (
     set_modseq,
     write_flags,
 )
-from mailbox_store.summary_cache import DEFAULT_MAX_UIDS, FolderEntry, SummaryCache
+from mailbox_store.sql_summary import SAVE_MIN_MESSAGES, SqlSummaries
+from mailbox_store.summary_cache import DEFAULT_MAX_UIDS
 from mailbox_store.tables import (
     accounts,
     decode_flags,
@@ -89,6 +92,8 @@ from mailbox_store.tables import (
     inline_blobs,
     messages,
 )
+
+T = TypeVar("T")
 
 
 class SqlMailboxStore:
@@ -102,6 +107,7 @@ class SqlMailboxStore:
         inline: InlineBlobs | None = None,
         keyring: KeyRing | None = None,
         summary_cache: int = DEFAULT_MAX_UIDS,
+        summary_save_min: int = SAVE_MIN_MESSAGES,
     ) -> None:
         self._engine = engine
         self._blobs = blobs
@@ -109,8 +115,11 @@ class SqlMailboxStore:
         self._inline = inline
         keyring = keyring or (inline.keyring if inline is not None else None)
         self._headers = None if keyring is None else HeaderSeal(keyring)
-        self._summaries = SummaryCache(summary_cache)
+        self._search_snapshots = SqlSearchSnapshots(engine, keyring)
+        self._summaries = SqlSummaries(engine, summary_cache, save_min=summary_save_min)
+        self._recent = recent_marks(engine)  # \Recent: in memory on SQLite (``recent``)
         writer = make_batch_writer(engine, inline)
+        self._batch = writer  # also runs STORE/EXPUNGE transactions (``sql_thread``)
         self._writer = GroupCommitter(
             writer, hub, max_batch=group_commit_max, on_commit=self._committed
         )
@@ -129,6 +138,8 @@ class SqlMailboxStore:
                 folder_id = await insert_folder(conn, account, name, special_use, now)
                 if folder_id is not None:
                     created.append(await folder_by_id(conn, folder_id))
+            # The default folders start subscribed, once: a later call never re-subscribes.
+            await sql_subscriptions.add(conn, account, [f.name for f in created])
         for folder in created:
             self._summaries.created(folder)
             self._hub.publish(Change(account, folder.id, ChangeKind.FOLDERS))
@@ -176,12 +187,22 @@ class SqlMailboxStore:
             changes = await sql_folders.delete_folder(conn, account, canonical_name(name))
         self._publish(changes)
 
-    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None:
+    async def add_subscription(self, account: str, name: str) -> None:
+        check_folder_name(name)
         async with begin_write(self._engine) as conn:
-            changes = await sql_folders.set_subscribed(
-                conn, account, canonical_name(name), subscribed
-            )
-        self._publish(changes)
+            if not await account_exists(conn, account):
+                raise UnknownAccount(account)
+            await sql_subscriptions.add(conn, account, [canonical_name(name)])
+
+    async def remove_subscription(self, account: str, name: str) -> None:
+        async with begin_write(self._engine) as conn:
+            if not await account_exists(conn, account):
+                raise UnknownAccount(account)
+            await sql_subscriptions.remove(conn, account, canonical_name(name))
+
+    async def subscriptions(self, account: str) -> list[str]:
+        async with self._engine.connect() as conn:
+            return await sql_subscriptions.names(conn, account)
 
     async def deliver(
         self, body: bytes, targets: Sequence[Delivery], internal_date: datetime | None = None
@@ -223,6 +244,25 @@ class SqlMailboxStore:
         if row.content is not None and self._inline is not None:
             return self._inline.open(row.blob_id, row.content)
         return await self._blobs.get(row.blob_id)
+
+    async def iter_bodies(
+        self, folder_id: int, uids: Sequence[int], batch: int = 64
+    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
+        """One short read per batch (no connection held while the consumer works)."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        wanted = sorted(set(uids))
+        for start in range(0, len(wanted), batch):
+            async with self._engine.connect() as conn:
+                rows = await sql_reads.body_rows(conn, folder_id, wanted[start : start + batch])
+            bodies = []
+            for uid, blob_id, content in rows:
+                if content is not None and self._inline is not None:
+                    bodies.append((uid, self._inline.open(blob_id, content)))
+                else:
+                    bodies.append((uid, await self._blobs.get(blob_id)))
+            if bodies:
+                yield bodies
 
     async def get_header(self, folder_id: int, uid: int) -> bytes:
         query = sql_reads.header_query(folder_id).where(messages.c.uid == uid)
@@ -270,37 +310,34 @@ class SqlMailboxStore:
     async def changed_since(self, folder_id: int, modseq: int) -> list[MessageRecord]:
         return await self._records(folder_id, [messages.c.modseq > modseq])
 
-    async def summary(self, folder_id: int) -> FolderSummary:
-        """From the summary cache, brought up to date in one snapshot (``summary_cache``)."""
-        async with self._summaries.lock(folder_id), begin_read(self._engine) as conn:
-            row = (await conn.execute(select(folders).where(folders.c.id == folder_id))).first()
-            if row is None:
-                self._summaries.drop(folder_id)
-                raise UnknownFolder(f"folder {folder_id}")
-            folder = folder_of(row)
-            entry = self._summaries.get(folder, row.expunged_modseq)
-            if entry is not None and entry.modseq < folder.highest_modseq:
-                changed = await sql_reads.fetch(conn, sql_reads.uid_flags(folder_id, entry.modseq))
-                if entry.apply(changed):
-                    entry.modseq = folder.highest_modseq
-                else:
-                    entry = None
-            if entry is None:
-                uids, texts = await sql_reads.uids_and_flags(conn, folder_id)
-                entry = FolderEntry(folder.uidvalidity, folder.highest_modseq, uids, texts)
-                self._summaries.put(folder_id, entry)
-            return entry.summary(folder)
+    async def load_search_snapshots(
+        self, folder_id: int, uidvalidity: int, fields: Collection[str]
+    ) -> dict[str, SearchSnapshot]:
+        return await self._search_snapshots.load(folder_id, uidvalidity, fields)
 
-    async def claim_recent(self, folder_id: int) -> int:
-        async with begin_write(self._engine) as conn:
-            query = select(folders.c.recent_uid, folders.c.uidnext).where(folders.c.id == folder_id)
-            row = (await conn.execute(query.with_for_update())).first()
-            if row is None:
-                raise UnknownFolder(f"folder {folder_id}")
-            await conn.execute(
-                update(folders).where(folders.c.id == folder_id).values(recent_uid=row.uidnext)
-            )
-        return int(row.recent_uid)
+    async def save_search_snapshot(self, folder_id: int, snapshot: SearchSnapshot) -> bool:
+        return await self._search_snapshots.save(folder_id, snapshot)
+
+    async def search_snapshot_lag(
+        self, fields: Collection[str], min_uid: int
+    ) -> list[tuple[Folder, dict[str, int]]]:
+        return await self._search_snapshots.lag(fields, min_uid)
+
+    def claim_search_build(self, folder_id: int) -> contextlib.AbstractAsyncContextManager[bool]:
+        return self._search_snapshots.claim_build(folder_id)
+
+    async def summary(self, folder_id: int) -> FolderSummary:
+        """From the summary cache, or the folder's saved state, brought up to date in one
+        snapshot (``sql_summary``)."""
+        return await self._summaries.summary(folder_id)
+
+    @property
+    def summaries(self) -> SqlSummaries:
+        """The SELECT summaries (cache and saved states) of this node."""
+        return self._summaries
+
+    async def claim_recent(self, folder_id: int, until: int | None = None) -> int:
+        return await self._recent.claim(folder_id, until)
 
     async def usage(self, account: str) -> Usage:
         query = select(accounts.c.used_bytes, accounts.c.message_count, accounts.c.quota)
@@ -321,9 +358,18 @@ class SqlMailboxStore:
     async def store_flags(
         self, folder_id: int, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
     ) -> list[MessageRecord]:
-        """Set flags; changed messages share one new MODSEQ, unchanged ones keep theirs."""
+        """Set flags; changed messages share one new MODSEQ, unchanged ones keep theirs. A STORE
+        that changes nothing (``+FLAGS (\\Seen)`` on messages already seen: clients send many)
+        is answered from one snapshot, without taking the write lock (issue 3: mixed workload)."""
         check_flags(flags)
-        async with begin_write(self._engine) as conn:
+        async with begin_read(self._engine) as conn:
+            found = [message_of(row) for row in await select_uids(conn, folder_id, uids)]
+        if found and not flag_changes(found, flags, mode):
+            return after_store(found, {}, 0)
+
+        async def body(
+            conn: AsyncConnection,
+        ) -> tuple[Folder, list[MessageRecord], dict[int, frozenset[str]], int]:
             folder = await lock_folder(conn, folder_id)
             records = [message_of(row) for row in await select_uids(conn, folder_id, uids)]
             changes = flag_changes(records, flags, mode)
@@ -331,13 +377,20 @@ class SqlMailboxStore:
             if changes:
                 await set_modseq(conn, folder_id, modseq)
                 await write_flags(conn, folder_id, changes, modseq)
-        if changes:
-            changed = tuple(sorted(changes))
-            self._hub.publish(Change(folder.account, folder_id, ChangeKind.FLAGS, changed, modseq))
-        return after_store(records, changes, modseq)
+            return folder, records, changes, modseq
+
+        async def write() -> list[MessageRecord]:
+            folder, records, changes, modseq = await self._batch.run(body)
+            if changes:
+                changed = tuple(sorted(changes))
+                change = Change(folder.account, folder_id, ChangeKind.FLAGS, changed, modseq)
+                self._hub.publish(change)
+            return after_store(records, changes, modseq)
+
+        return await _shielded(write())
 
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
-        async with begin_write(self._engine) as conn:
+        async def body(conn: AsyncConnection) -> tuple[Folder, list[int], int]:
             folder = await folder_by_id(conn, folder_id)
             await lock_account(conn, folder.account)
             folder = await lock_folder(conn, folder_id)
@@ -352,12 +405,18 @@ class SqlMailboxStore:
                 await bump_folder(conn, folder_id, expunged=True)
                 await charge(conn, folder.account, -sum(row.size for row in doomed), -len(gone))
                 await delete_messages(conn, folder_id, gone)
-        if gone:
-            self._summaries.removed(folder_id, gone, modseq)
-            self._hub.publish(
-                Change(folder.account, folder_id, ChangeKind.EXPUNGE, tuple(gone), modseq)
-            )
-        return gone
+            return folder, gone, modseq
+
+        async def write() -> list[int]:
+            folder, gone, modseq = await self._batch.run(body)
+            if gone:
+                self._summaries.removed(folder_id, gone, modseq)
+                self._hub.publish(
+                    Change(folder.account, folder_id, ChangeKind.EXPUNGE, tuple(gone), modseq)
+                )
+            return gone
+
+        return await _shielded(write())
 
     async def copy_messages(
         self, folder_id: int, uids: Sequence[int], dest_folder_id: int
@@ -388,6 +447,8 @@ class SqlMailboxStore:
     async def close(self) -> None:
         """Finish the deliveries already queued and stop the writer; the engine is the caller's."""
         await self._writer.close()
+        await self._summaries.close()  # saves the folder summaries due
+        await self._recent.close()  # writes the \Recent marks claimed
 
     def _committed(self, requests: list[DeliveryRequest], batch: FiledBatch) -> None:
         """This node's deliveries, in MODSEQ order, into the summary cache (``added``)."""
@@ -454,3 +515,9 @@ class SqlMailboxStore:
         if sealed is not None and self._headers is not None:
             return self._headers.open(blob_id, sealed)
         return header_section(await self.get_body(folder_id, uid))  # none kept: read the body
+
+
+async def _shielded(write: Coroutine[Any, Any, T]) -> T:
+    """``write`` (a transaction, then the changes it committed published) to its end even if
+    the caller is cancelled: committed changes are always published."""
+    return await asyncio.shield(asyncio.ensure_future(write))

@@ -78,6 +78,7 @@ async def _insert_copies(
                 "modseq": after.highest_modseq,
                 "flags": row.flags,
                 "internal_date": row.internal_date,
+                "internal_zone": row.internal_zone,
                 "size": row.size,
                 "blob_id": row.blob_id,
             }

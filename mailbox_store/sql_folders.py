@@ -1,4 +1,5 @@
-"""Folder changes of the SQL store: RENAME, DELETE, SUBSCRIBE (RFC 3501 §6.3.4-6.3.7).
+"""Folder changes of the SQL store: RENAME, DELETE (RFC 3501 §6.3.4-6.3.5); subscriptions are
+names, apart (``sql_subscriptions``).
 
 Each function runs inside the caller's write transaction, after the account row is locked (so
 folder-tree changes of one account are serialised), and returns the changes to publish once the
@@ -74,22 +75,6 @@ async def delete_folder(conn: AsyncConnection, account: str, name: str) -> list[
     await conn.execute(delete(folders).where(folders.c.id == folder_id))
     await charge(conn, account, -int(size), -int(count))
     return [Change(account, folder_id, ChangeKind.FOLDERS)]
-
-
-async def set_subscribed(
-    conn: AsyncConnection, account: str, name: str, subscribed: bool
-) -> list[Change]:
-    await lock_account(conn, account)
-    query = select(folders.c.id, folders.c.subscribed).where(
-        folders.c.account == account, folders.c.name == name
-    )
-    row = (await conn.execute(query)).first()
-    if row is None:
-        raise UnknownFolder(f"{account}: {name}")
-    if bool(row.subscribed) == subscribed:
-        return []
-    await conn.execute(update(folders).where(folders.c.id == row.id).values(subscribed=subscribed))
-    return [Change(account, row.id, ChangeKind.FOLDERS)]
 
 
 async def _folder_ids(conn: AsyncConnection, account: str) -> dict[str, int]:

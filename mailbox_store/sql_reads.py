@@ -20,8 +20,9 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailbox_store.dialect import is_sqlite
+from mailbox_store.logic import in_zone
 from mailbox_store.models import MessageRecord
-from mailbox_store.tables import headers, messages
+from mailbox_store.tables import headers, inline_blobs, messages
 
 _COLUMNS = (
     messages.c.folder_id,
@@ -38,7 +39,7 @@ def message_query(conn: AsyncConnection | AsyncEngine) -> Select[Any]:
     date: ColumnElement[Any] = messages.c.internal_date
     if is_sqlite(conn):
         date = type_coerce(messages.c.internal_date, String)
-    return select(*_COLUMNS, date)
+    return select(*_COLUMNS, date, messages.c.internal_zone)
 
 
 async def fetch(conn: AsyncConnection, statement: Select[Any]) -> Sequence[Any]:
@@ -60,12 +61,14 @@ def records(rows: Sequence[Any]) -> list[MessageRecord]:
     """``MessageRecord``s from rows of ``message_query``."""
     flags_of: dict[str, frozenset[str]] = {}
     found = []
-    for folder_id, uid, modseq, text, size, blob_id, date in rows:
+    for folder_id, uid, modseq, text, size, blob_id, date, minutes in rows:
         flags = flags_of.get(text)
         if flags is None:
             flags = flags_of[text] = frozenset(text.split())
         if isinstance(date, str):  # SQLite: UTC without an offset; faster than .replace()
             date = datetime.fromisoformat(date + "+00:00")
+        if minutes:  # the zone it was given in (RFC 3501 §2.3.3)
+            date = in_zone(date, minutes)
         found.append(MessageRecord(folder_id, uid, modseq, flags, date, size, blob_id))
     return found
 
@@ -145,3 +148,18 @@ def header_query(folder_id: int) -> Select[Any]:
         .where(messages.c.folder_id == folder_id)
         .order_by(messages.c.uid)
     )
+
+
+async def body_rows(
+    conn: AsyncConnection, folder_id: int, uids: Sequence[int]
+) -> Sequence[tuple[int, str, bytes | None]]:
+    """``(uid, blob_id, sealed inline body or None)`` of the folder's messages among ``uids``,
+    in UID order (one read for a SEARCH BODY/TEXT batch)."""
+    query = (
+        select(messages.c.uid, messages.c.blob_id, inline_blobs.c.content)
+        .outerjoin(inline_blobs, inline_blobs.c.blob_id == messages.c.blob_id)
+        .where(messages.c.folder_id == folder_id, messages.c.uid.in_(uids))
+        .order_by(messages.c.uid)
+    )
+    rows: Sequence[tuple[int, str, bytes | None]] = await fetch(conn, query)
+    return rows

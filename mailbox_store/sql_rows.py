@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbox_store.dialect import insert_ignore
 from mailbox_store.errors import UnknownAccount, UnknownFolder
-from mailbox_store.logic import DELETED, FIRST_MODSEQ, FIRST_UID, make_uidvalidity
+from mailbox_store.logic import DELETED, FIRST_MODSEQ, FIRST_UID, in_zone, make_uidvalidity
 from mailbox_store.models import Folder, MessageRecord, SpecialUse
 from mailbox_store.tables import accounts, decode_flags, encode_flags, folders, headers, messages
 
@@ -37,7 +37,6 @@ def folder_of(row: Row[Any]) -> Folder:
         uidvalidity=row.uidvalidity,
         uidnext=row.uidnext,
         highest_modseq=row.highest_modseq,
-        subscribed=bool(row.subscribed),
     )
 
 
@@ -47,7 +46,7 @@ def message_of(row: Row[Any]) -> MessageRecord:
         uid=row.uid,
         modseq=row.modseq,
         flags=decode_flags(row.flags),
-        internal_date=row.internal_date,
+        internal_date=in_zone(row.internal_date, row.internal_zone),
         size=row.size,
         blob_id=row.blob_id,
     )
@@ -136,7 +135,7 @@ async def insert_folder(
             uidvalidity=0,
             uidnext=FIRST_UID,
             highest_modseq=FIRST_MODSEQ,
-            subscribed=True,
+            subscribed=True,  # legacy column, not read (subscriptions: migration 0012)
             recent_uid=FIRST_UID,
         )
         .returning(folders.c.id)

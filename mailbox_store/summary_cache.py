@@ -48,12 +48,35 @@ class FolderEntry:
         self.flags = list(map(canonical.__getitem__, texts))  # one string per distinct text
         self._counts = Counter(self.flags)  # messages per distinct flag text
         self._first_hint = 0  # no unseen message before this index
+        # Persistence (``summary_store``): the MODSEQ of the state saved in the database (None:
+        # none known), the last removal this entry knows of (a saved state older than it cannot
+        # be used), and the messages changed since the saved state (what a loader catches up).
+        self.saved: int | None = None
+        self.expunged = 0
+        self.unsaved = len(uids)
+
+    @classmethod
+    def from_runs(
+        cls, uidvalidity: int, modseq: int, uids: array[int], runs: Sequence[tuple[str, int]]
+    ) -> FolderEntry:
+        """An entry from ``uids`` and runs ``(flag text, how many in a row)`` of their flag
+        texts (``summary_store``): built run by run, not message by message."""
+        entry = cls(uidvalidity, modseq, array("q"), [])
+        flags, counts = entry.flags, entry._counts
+        for text, length in runs:
+            text = entry._intern(text)
+            flags.extend([text] * length)
+            counts[text] += length
+        entry.uids = uids
+        entry.unsaved = 0
+        return entry
 
     def apply(self, rows: Iterable[tuple[int, str]]) -> bool:
         """Add or update messages from ``(uid, flags)`` rows in UID order; False if a row is
         neither new (above every UID) nor known: the entry is then unusable."""
         uids, flags, counts = self.uids, self.flags, self._counts
         for uid, text in rows:
+            self.unsaved += 1
             text = self._intern(text)
             counts[text] += 1
             if not uids or uid > uids[-1]:
@@ -71,6 +94,7 @@ class FolderEntry:
 
     def remove(self, uids: Sequence[int]) -> None:
         """Forget the messages ``uids`` (ascending; those unknown are ignored)."""
+        self.unsaved += len(uids)
         if len(uids) > 64:
             gone = set(uids)
             keep = [i for i, uid in enumerate(self.uids) if uid not in gone]
@@ -87,6 +111,15 @@ class FolderEntry:
                     del self.uids[index]
                     del self.flags[index]
         self._first_hint = 0
+
+    def save_due(self, min_messages: int) -> bool:
+        """Worth saving: a large folder whose saved state is missing, unusable (a removal
+        since) or far behind (catching up would read many messages)."""
+        if len(self.uids) < min_messages:
+            return False
+        if self.saved is None or self.expunged > self.saved:
+            return True
+        return self.unsaved >= max(min_messages, len(self.uids) // 10)
 
     def summary(self, folder: Folder) -> FolderSummary:
         unseen, in_use = 0, set[str]()
@@ -146,6 +179,10 @@ class SummaryCache:
         self._entries.move_to_end(folder.id)
         return entry
 
+    def peek(self, folder_id: int) -> FolderEntry | None:
+        """The entry of a folder as it is (not checked against the database)."""
+        return self._entries.get(folder_id)
+
     def put(self, folder_id: int, entry: FolderEntry) -> None:
         self._entries[folder_id] = entry
         self._entries.move_to_end(folder_id)
@@ -181,7 +218,7 @@ class SummaryCache:
         entry = self._entries.get(folder_id)
         if entry is not None and entry.modseq == modseq - 1:
             entry.remove(uids)
-            entry.modseq = modseq
+            entry.modseq = entry.expunged = modseq
 
     def drop(self, folder_id: int) -> None:
         self._entries.pop(folder_id, None)

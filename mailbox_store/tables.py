@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -82,6 +83,9 @@ folders = Table(
     Column("uidvalidity", BigInteger, nullable=False),
     Column("uidnext", BigInteger, nullable=False),
     Column("highest_modseq", BigInteger, nullable=False),
+    # Legacy (before migration 0012): subscriptions are names in ``mbx_subscriptions`` now; this
+    # column is neither read nor kept up to date, it stays for nodes of the previous release
+    # during a rolling upgrade and goes in a later migration.
     Column("subscribed", Boolean, nullable=False),
     # RFC 3501 §2.3.2 \\Recent: UIDs from this one up are recent for the next session to SELECT.
     Column("recent_uid", BigInteger, nullable=False, server_default="1"),
@@ -108,6 +112,9 @@ messages = Table(
     Column("internal_date", UtcDateTime(), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("blob_id", String(64), nullable=False),
+    # The zone of the internal date as given (APPEND), in minutes east of UTC: the date is kept
+    # in UTC and shown, and searched by day (BEFORE/ON/SINCE), in this zone (RFC 3501 §2.3.3).
+    Column("internal_zone", SmallInteger, nullable=False, server_default="0"),
     Index("ix_mbx_messages_folder_modseq", "folder_id", "modseq"),
     # Covering index of what a SELECT summary reads (UIDs and flags of a whole folder): a scan
     # of index pages, not a table lookup per message (about twice as fast on SQLite).
@@ -145,6 +152,64 @@ headers = Table(
         ondelete="CASCADE",
         onupdate="CASCADE",
     ),
+)
+
+
+# IMAP subscriptions (RFC 3501 §6.3.6, RFC 9051 §6.3.7): NAMES, not folders. A name may be
+# subscribed without a folder (SUBSCRIBE before CREATE, or after DELETE: LIST (SUBSCRIBED) shows
+# it \\NonExistent); RENAME and DELETE leave subscriptions alone. Names as the client gave them,
+# INBOX in capitals (``logic.canonical_name``). Removed with the account (cascade).
+subscriptions = Table(
+    "mbx_subscriptions",
+    metadata,
+    Column(
+        "account",
+        String(320),
+        ForeignKey("mbx_accounts.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(255), primary_key=True),
+)
+
+
+# A persisted SELECT summary of a large folder (``summary_store``): every UID and the flag text
+# of each as of ``modseq``, compressed; no health content. A node that starts reads it and
+# catches up by MODSEQ instead of reading the whole folder (issue 3, first SELECT after restart).
+folder_states = Table(
+    "mbx_folder_states",
+    metadata,
+    Column(
+        "folder_id",
+        Integer,
+        ForeignKey("mbx_folders.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    Column("messages", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+
+# Persisted SEARCH index columns (``mss.imap.search_index``): per folder and header field, the
+# folded text of that field for every message up to ``max_uid``, compressed and sealed like a
+# blob (key id inside ``content``; bound to folder, field, UIDVALIDITY and ``max_uid``): header
+# text is health data and is never stored in clear. Removed with the folder (cascade).
+search_snapshots = Table(
+    "mbx_search_snapshots",
+    metadata,
+    Column(
+        "folder_id",
+        Integer,
+        ForeignKey("mbx_folders.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("field", String(64), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("max_uid", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
 )
 
 

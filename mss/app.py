@@ -26,12 +26,15 @@ from mailbox_store.notify import ChangeHub
 from mailbox_store.sql import SqlMailboxStore
 from mss.audit import AuditLog, SqlAuditLog
 from mss.auth import Authenticator
+from mss.cluster import change_hub, wire_wakeups
 from mss.db import make_engine
 from mss.delivery import DeliveryService, Envelope, Origin, Recipient
 from mss.delivery.service import DeliverySettings
 from mss.dkim.config import inbound_dkim
 from mss.dmp.bridge import DmpBridge, build_bridge
+from mss.imap import search_persist
 from mss.imap.listeners import close_sessions, start_imap
+from mss.imap.search_warmer import SearchWarmer
 from mss.imap.services import ImapServices
 from mss.notify.build import Notifications, build_notifications
 from mss.outbound import OutboundQueue
@@ -60,6 +63,7 @@ class Operator:
     dmp: DmpBridge | None = None  # the DMP bridge (issue 5): store, filing jobs, MDN
     outbound: OutboundQueue | None = None  # the outbound queue (issue 4)
     notifications: Notifications | None = None  # MSS-PAT-7, DMP-AUD-1: patient e-mails
+    hub: ChangeHub | None = None  # change notifications (cross-node on PostgreSQL, mss.cluster)
 
 
 @asynccontextmanager
@@ -75,13 +79,14 @@ async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
         )
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
+        hub = await stack.enter_async_context(change_hub(settings))  # LISTEN/NOTIFY on PostgreSQL
         directory = SqlDirectory(engine, settings.directory)
         keyring = KeyRing.from_settings(settings.storage)
         blobs = FileBlobStore(settings.storage.blob_dir, keyring, fsync=settings.storage.fsync)
         store = SqlMailboxStore(
             engine,
             blobs,
-            ChangeHub(),
+            hub,
             group_commit_max=settings.storage.group_commit_max,
             inline=InlineBlobs(keyring, settings.storage.inline_max)
             if settings.storage.inline_max
@@ -89,6 +94,7 @@ async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
             keyring=keyring,  # header sections sealed like bodies (IMAP SEARCH/FETCH HEADER)
         )
         stack.push_async_callback(store.close)
+        stack.push_async_callback(search_persist.drain)  # saves of SEARCH index columns
         audit = SqlAuditLog(engine)
         stack.push_async_callback(audit.close)
 
@@ -123,6 +129,7 @@ async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
             after_delivery=[dmp.hook, notifications.hook],
         )
         authenticator = Authenticator(directory, failure_delay=settings.smtp.auth_failure_delay)
+        wire_wakeups(hub, enqueuer.queue, dmp.worker)  # other nodes' workers (mss.cluster)
         yield Operator(
             settings,
             engine,
@@ -134,6 +141,7 @@ async def open_operator(settings: Settings) -> AsyncIterator[Operator]:
             dmp=dmp,
             outbound=enqueuer.queue,
             notifications=notifications,
+            hub=hub,
         )
 
 
@@ -152,9 +160,11 @@ async def serving(settings: Settings) -> AsyncIterator[Operator]:
             dkim=inbound_dkim(settings.dkim, settings.smtp.hostname),
         )
         stack.push_async_callback(services.close_sessions)
-        for listener in await start_smtp(settings.smtp, settings.tls, services):
+        for listener in await start_smtp(settings.smtp, settings.tls, services, settings.proxy):
             operator.listeners[listener.name] = listener
             stack.push_async_callback(_close_server, listener.server)
+            if listener.gate is not None:  # PROXY protocol: headers still awaited
+                stack.push_async_callback(listener.gate.close)
         imap = ImapServices(
             store=operator.store,
             authenticator=Authenticator(
@@ -165,10 +175,17 @@ async def serving(settings: Settings) -> AsyncIterator[Operator]:
             tls_context=server_context(settings.tls, request_client_cert=False),
         )
         stack.push_async_callback(close_sessions, imap)
-        for imap_listener in await start_imap(imap):
+        for imap_listener in await start_imap(imap, settings.proxy):
             name, server = imap_listener.name, imap_listener.server
             operator.listeners[name] = Listener(name, server)
             stack.push_async_callback(_close_server, imap_listener.server)
+            if imap_listener.gate is not None:  # PROXY protocol: headers still awaited
+                stack.push_async_callback(imap_listener.gate.close)
+        if settings.imap.search_index_warm:  # issue 3: SEARCH columns built ahead
+            warmer = asyncio.create_task(
+                SearchWarmer(operator.store, settings.imap).run(), name="search-warmer"
+            )
+            stack.push_async_callback(_cancel, warmer)
         if operator.outbound is not None:  # issue 4: the queue's workers and the SMTP relay
             await stack.enter_async_context(
                 relaying(

@@ -10,7 +10,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 echo "== Debian packages"
 export DEBIAN_FRONTEND=noninteractive
 as_root apt-get update -qq
-as_root apt-get install -y -qq --no-install-recommends swaks opendkim-tools postgresql postgresql-client postfix isync mutt curl ca-certificates >/dev/null
+as_root apt-get install -y -qq --no-install-recommends swaks opendkim-tools postgresql postgresql-client postfix isync mutt curl haproxy ca-certificates >/dev/null
 
 echo "== Python packages"
 python3 -m venv .venv

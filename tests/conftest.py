@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mss.db import make_engine
@@ -28,6 +29,18 @@ def pg_url() -> str | None:
     if not url and os.environ.get("CI"):
         pytest.fail("CI run without MSS_TEST_PG_URL: PostgreSQL contract tests cannot be skipped")
     return url
+
+
+async def empty_database(url: str) -> None:
+    """Empty the PostgreSQL test database for a test that runs whole operators on it: their
+    start-up migrates it. Dropping the schema also drops the append-only triggers' functions."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
 
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

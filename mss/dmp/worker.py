@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -97,8 +97,18 @@ class FilingWorker:
         self._mdn = mdn
         self._poll = poll_interval
         self._wake = asyncio.Event()
+        self._waiting = False  # idle, waiting to be woken: it takes new jobs at once
+        # tells the other nodes' workers (PostgreSQL NOTIFY, mss.cluster); None: this node only
+        self.announce: Callable[[], None] | None = None
 
     def wake(self) -> None:
+        """Jobs were added here: this worker takes them, or another node's if this one is busy."""
+        self._wake.set()
+        if self.announce is not None and not self._waiting:
+            self.announce()
+
+    def wake_local(self) -> None:
+        """Another node added jobs (or may have: a missed signal); claim now."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -116,8 +126,12 @@ class FilingWorker:
                     pass
             except Exception as error:
                 log.error("dmp filing worker failed error=%s; will try again", type(error).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            self._waiting = True
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            finally:
+                self._waiting = False
 
     async def run_once(self) -> int:
         """Run the jobs claimable now; how many were claimed."""

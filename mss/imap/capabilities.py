@@ -13,11 +13,13 @@ AFTER_LOGIN = (
     "SPECIAL-USE",
     "CREATE-SPECIAL-USE",
     "CONDSTORE",
+    "QRESYNC",  # RFC 7162 §3.2 (mss/imap/qresync.py)
     "ESEARCH",
     "QUOTA",
     "QUOTA=RES-STORAGE",
+    "BINARY",  # RFC 3516 (mss/wire/imap/binary.py, streaming.py; APPEND of a literal8)
 )
-ENABLEABLE = frozenset({"CONDSTORE"})
+ENABLEABLE = frozenset({"CONDSTORE", "QRESYNC"})
 
 
 def capabilities(*, tls: bool, can_starttls: bool, authenticated: bool) -> tuple[str, ...]:

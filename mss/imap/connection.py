@@ -74,6 +74,11 @@ class Connection:
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
             raise ConnectionLost(type(exc).__name__) from exc
 
+    def interrupt(self, exc: Exception) -> None:
+        """Make the pending (and every later) read raise ``exc``: another task of the session
+        failed while this one waits for the client (IDLE updates)."""
+        self.reader.set_exception(exc)
+
     def has_buffered_input(self) -> bool:
         """Bytes already read but not consumed (a STARTTLS command injection, RFC 3501 §11.1)."""
         buffer = getattr(self.reader, "_buffer", b"")

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mss.imap import basic, fetching, folders, login, messages, searching, selection
+from mss.imap import basic, fetching, folders, login, messages, qresync, searching, selection
 from mss.imap.session import Done, State
 from mss.wire.imap import command as c
 
@@ -41,7 +41,7 @@ COMMANDS: dict[str, Entry] = {
     "STARTTLS": Entry(NOT_AUTH, login.starttls),
     "LOGIN": Entry(NOT_AUTH, login.login),
     "AUTHENTICATE": Entry(NOT_AUTH, login.authenticate),
-    "ENABLE": Entry(AUTH_ONLY, basic.enable),
+    "ENABLE": Entry(AUTH_ONLY, qresync.enable),  # basic.enable, plus QRESYNC
     "NAMESPACE": Entry(AUTH, basic.namespace),
     "SELECT": Entry(AUTH, selection.select),
     "EXAMINE": Entry(AUTH, selection.select),
@@ -70,8 +70,8 @@ COMMANDS: dict[str, Entry] = {
     "UID STORE": Entry(SELECTED, messages.store),
     "COPY": Entry(SELECTED, messages.copy),
     "UID COPY": Entry(SELECTED, messages.copy),
-    "MOVE": Entry(SELECTED, messages.copy),
-    "UID MOVE": Entry(SELECTED, messages.copy),
+    "MOVE": Entry(SELECTED, qresync.moving(messages.copy)),
+    "UID MOVE": Entry(SELECTED, qresync.moving(messages.copy)),
 }
 
 

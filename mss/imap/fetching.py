@@ -12,21 +12,31 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from mailbox_store.errors import UnknownMessage
 from mailbox_store.models import FlagMode, MessageRecord
 from mss.audit import AuditEvent
+from mss.imap import qresync
 from mss.imap.errors import Bad, ImapError
 from mss.imap.session import Done
 from mss.imap.view import SelectedView
+from mss.wire.imap.binary import decoded_size
 from mss.wire.imap.command import Fetch
 from mss.wire.imap.dates import render_date_time
 from mss.wire.imap.fetch import FetchAttr
-from mss.wire.imap.response import Atom, FetchData, Literal, Value
-from mss.wire.imap.sections import Entity, UnknownEncodingError, binary_bytes, section_bytes
+from mss.wire.imap.response import Atom, FetchData, Value, render_value
+from mss.wire.imap.sections import Entity, UnknownEncodingError, binary_part, section_bytes
 from mss.wire.imap.sequence import SequenceSet
+from mss.wire.imap.streaming import (
+    STREAM_FROM,
+    Streamed,
+    decoded_literal,
+    plain_literal,
+    survey,
+    without_nul,
+)
 from mss.wire.imap.structure import bodystructure, envelope
 
 if TYPE_CHECKING:
@@ -78,7 +88,7 @@ def _needs(item: FetchAttr) -> str:
 async def fetch(session: Session, command: Fetch) -> Done:
     view = selected(session)
     if command.vanished:
-        raise Bad("QRESYNC is not enabled", "CLIENTBUG")  # RFC 7162 §3.2.6
+        await qresync.fetch_vanished(session, view, command)  # RFC 7162 §3.2.6
     uids = target_uids(view, command.uid, command.sequence)
     items = list(command.items)
     if command.uid and not any(i.name == "UID" for i in items):
@@ -95,16 +105,22 @@ async def fetch(session: Session, command: Fetch) -> Done:
         and await _send_from_summary(session, view, uids, items)
     ):
         return Done()
-    records = await load_records(store, view.folder.id, uids)
-    if command.changedsince is not None:
-        records = {u: r for u, r in records.items() if r.modseq > command.changedsince}
+    if command.changedsince is not None:  # through the modseq index, not every record
+        records = await qresync.changed_records(store, view.folder.id, uids, command.changedsince)
+        expunged: list[int] = []
+    else:
+        records = await load_records(store, view.folder.id, uids)
+        expunged = [u for u in uids if u not in records]  # by another session, not yet reported
     marked = await _mark_seen(session, view, items, records)
+    if marked or any(i.name == "FLAGS" for i in items):
+        await announce_keywords(session, view, (r.flags for r in records.values()))
     needs = {_needs(i) for i in items}
     bodies = 0
-    present = [uid for uid in uids if uid in records]  # others expunged meanwhile (RFC 2180 §4.1)
+    present = [uid for uid in uids if uid in records]
     if needs == {"record"}:
-        await _send_record_lines(session, view, present, records, items)
+        await _send_record_lines(session, view, uids if expunged else present, records, items)
         return Done()
+    await _send_expunged_uids(session, view, expunged, items)
     async for uid, source in _sources(store, view.folder.id, present, needs):
         record = records[uid]
         number = view.msn(uid)
@@ -114,7 +130,7 @@ async def fetch(session: Session, command: Fetch) -> Done:
         pairs = [_item(session, view, record, item, source) for item in items]
         if uid in marked and not any(i.name == "FLAGS" for i in items):
             pairs.append(("FLAGS", tuple(Atom(f) for f in view.flags_of(record))))
-        await session.reply(FetchData(number, tuple(pairs)))
+        await _send_fetch(session, number, pairs)
     if bodies:
         session.audit(
             AuditEvent.MAILBOX_ACCESSED,
@@ -124,6 +140,32 @@ async def fetch(session: Session, command: Fetch) -> Done:
             protocol="imap",
         )
     return Done()
+
+
+async def announce_keywords(
+    session: Session, view: SelectedView, flag_sets: Iterable[Iterable[str]]
+) -> None:
+    """A keyword another session brought in is announced (``* FLAGS``, PERMANENTFLAGS) before
+    a FETCH shows it: a client may only see flags of the mailbox's FLAGS (RFC 3501 §7.2.6)."""
+    used: set[str] = set()
+    for flags in flag_sets:
+        used.update(flags)
+    if view.add_flags(used):
+        await session.reply(*view.flag_responses())
+
+
+async def _send_expunged_uids(
+    session: Session, view: SelectedView, uids: list[int], items: list[FetchAttr]
+) -> None:
+    """Messages another session expunged keep their number here until EXPUNGE may be sent
+    (RFC 3501 §7.4.1); their UID is known, so ``FETCH n (UID)`` still names them; the data
+    that is gone is left out (RFC 2180 §4.1.3)."""
+    if not any(i.name == "UID" for i in items):
+        return
+    for uid in uids:
+        number = view.msn(uid)
+        if number is not None:
+            await session.reply(FetchData(number, (("UID", uid),)))
 
 
 async def _mark_seen(
@@ -155,11 +197,16 @@ async def _send_record_lines(
 ) -> None:
     chunk: list[bytes] = []
     lo = 0
+    with_uid = any(i.name == "UID" for i in items)
     for uid in uids:
         lo = bisect.bisect_left(view.uids, uid, lo)
         if lo == len(view.uids) or view.uids[lo] != uid:
             continue
-        chunk.append(_record_line(view, lo + 1, records[uid], items))
+        record = records.get(uid)
+        if record is not None:
+            chunk.append(_record_line(view, lo + 1, record, items))
+        elif with_uid:  # expunged by another session: its UID only (see _send_expunged_uids)
+            chunk.append(b"* %d FETCH (UID %d)\r\n" % (lo + 1, uid))
         if len(chunk) >= 512:
             await session.conn.send_bytes(b"".join(chunk))
             chunk.clear()
@@ -172,8 +219,9 @@ async def _send_from_summary(
 ) -> bool:
     """``* n FETCH (UID u FLAGS (...))`` lines from the folder summary, rendered in bulk; False
     (nothing sent) if the store gives no flag texts. ``uids`` ascending, all in the view; those
-    no longer in the folder are left out (RFC 2180 §4.1), like the record path does."""
+    no longer in the folder get their UID only, like the record path does."""
     snap = await session.services.store.summary(view.folder.id)
+    await announce_keywords(session, view, (snap.flags_in_use,))
     known, texts = snap.uids, snap.flag_texts
     if len(texts) != len(known):
         return False
@@ -185,9 +233,11 @@ async def _send_from_summary(
     at = number = 0
     for uid in uids:
         at = bisect.bisect_left(known, uid, at)
-        if at == len(known) or known[at] != uid:
-            continue
         number = bisect.bisect_left(view.uids, uid, number)
+        if at == len(known) or known[at] != uid:
+            if any(with_uid):  # expunged by another session (see _send_expunged_uids)
+                chunk.append(b"* %d FETCH (UID %d)\r\n" % (number + 1, uid))
+            continue
         key = (texts[at], uid in view.recent)
         flags = flags_of.get(key)
         if flags is None:
@@ -235,6 +285,15 @@ class _Source:
     def __init__(self, header: bytes | None, body: bytes | None) -> None:
         self.header = header
         self.body = body
+        self.surveys: dict[tuple[int, ...], tuple[int, bool]] = {}  # BINARY size/NUL per part
+
+    def survey(self, part: tuple[int, ...], content: bytes, encoding: str) -> tuple[int, bool]:
+        """The decoded size of a part and whether it holds NUL, decoded once per command
+        (``FETCH 1 (BINARY.SIZE[2] BINARY[2])`` decodes the attachment to count it, then
+        once more while sending it; never a third time)."""
+        if part not in self.surveys:
+            self.surveys[part] = survey(content, encoding)
+        return self.surveys[part]
 
     def need_header(self) -> bytes:
         if self.header is None:
@@ -266,16 +325,39 @@ async def _sources(
             yield uid, _Source(None, None)
 
 
-def _literal(data: bytes, partial: tuple[int, int] | None) -> Literal:
-    if partial is not None:
-        origin, length = partial
-        data = data[origin : origin + length]
-    return Literal(data)
+def _literal(data: bytes | None, partial: tuple[int, int] | None) -> Value | Streamed:
+    """A BODY section: NIL when it does not exist, else its bytes (``<origin.length>`` cut)."""
+    if data is None:
+        return None
+    return plain_literal(data, partial)
+
+
+async def _send_fetch(
+    session: Session, number: int, pairs: list[tuple[str, Value | Streamed]]
+) -> None:
+    """One FETCH response; a large literal goes out a chunk at a time, never whole in memory
+    (a 25 MB attachment decoded for BINARY, RFC 3516)."""
+    if not any(isinstance(v, Streamed) for _, v in pairs):
+        await session.reply(
+            FetchData(number, tuple((k, v) for k, v in pairs if not isinstance(v, Streamed)))
+        )
+        return
+    head = b"* %d FETCH (" % number
+    for index, (key, value) in enumerate(pairs):
+        head += (b" " if index else b"") + key.encode("ascii", "replace") + b" "
+        if not isinstance(value, Streamed):
+            head += render_value(value)
+            continue
+        await session.conn.send_bytes(head + value.announcement())
+        head = b""
+        for chunk in value.chunks:
+            await session.conn.send_bytes(chunk)
+    await session.conn.send_bytes(head + b")\r\n")
 
 
 def _item(
     session: Session, view: SelectedView, record: MessageRecord, item: FetchAttr, source: _Source
-) -> tuple[str, Value]:
+) -> tuple[str, Value | Streamed]:
     name = item.name
     key = item.response_key()
     if name == "UID":
@@ -289,17 +371,18 @@ def _item(
     if name == "MODSEQ":
         return key, (record.modseq,)
     if name == "ENVELOPE":
-        return key, envelope(source.need_header())
+        header = source.need_header()
+        return key, without_nul(envelope(header)) if b"\x00" in header else envelope(header)
     if name == "RFC822.HEADER":
-        return key, Literal(source.need_header())
+        return key, plain_literal(source.need_header(), None)
     if name == "RFC822":
-        return key, Literal(source.need_body())
+        return key, plain_literal(source.need_body(), None)
     if name == "RFC822.TEXT":
-        return key, Literal(Entity.parse(source.need_body()).body)
-    if name == "BODYSTRUCTURE":
-        return key, bodystructure(source.need_body())
-    if name == "BODY" and item.section is None:
-        return key, bodystructure(source.need_body(), extended=False)
+        return key, plain_literal(Entity.parse(source.need_body()).body, None)
+    if name == "BODYSTRUCTURE" or (name == "BODY" and item.section is None):
+        body = source.need_body()
+        structure = bodystructure(body, extended=name == "BODYSTRUCTURE")
+        return key, without_nul(structure) if b"\x00" in body else structure
     if item.section is None:
         raise Bad("Unknown fetch item", "CLIENTBUG")
     if name == "BODY":
@@ -307,10 +390,17 @@ def _item(
         whole = source.need_body() if data is None else data
         return key, _literal(section_bytes(whole, item.section), item.partial)
     try:
-        decoded = binary_bytes(source.need_body(), item.section.part)
-    except UnknownEncodingError as exc:
+        found = binary_part(source.need_body(), item.section.part)
+    except UnknownEncodingError as exc:  # RFC 3516 §4.3
         raise ImapError("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
-    if name == "BINARY.SIZE":
-        return key, len(decoded)
-    piece = _literal(decoded, item.partial)
-    return key, Literal(piece.data, binary=b"\x00" in piece.data)
+    if found is None:  # no such part: NIL, and a size of 0 for it
+        return key, 0 if name == "BINARY.SIZE" else None
+    part = item.section.part
+    if name == "BINARY.SIZE":  # counted without decoding base64 when not surveyed yet
+        known = source.surveys.get(part)
+        return key, known[0] if known is not None else decoded_size(*found)
+    partial = item.partial
+    known = source.surveys.get(part)
+    if partial is None or partial[1] >= STREAM_FROM:
+        known = source.survey(part, *found)
+    return key, decoded_literal(*found, partial, known)

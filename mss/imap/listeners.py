@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from config import ImapSettings
+from config.settings import ProxySettings
 from mss.audit import AuditEvent
 from mss.imap.connection import Connection
 from mss.imap.services import ImapServices
 from mss.imap.session import Session
+from mss.proxy_gate import ProxyGate, handover_streams
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 class ImapListener:
     name: str
     server: asyncio.Server
+    gate: ProxyGate | None = None  # PROXY protocol in front (close it at shutdown)
 
     @property
     def port(self) -> int:
@@ -31,23 +36,34 @@ class ImapListener:
         return str(self.server.sockets[0].getsockname()[0])
 
 
-async def start_imap(services: ImapServices) -> list[ImapListener]:
+async def start_imap(
+    services: ImapServices, proxy: ProxySettings | None = None
+) -> list[ImapListener]:
     settings = services.settings
     listeners = []
     if settings.imap.enabled:
-        listeners.append(await _serve("imap", settings, services, implicit_tls=False))
+        listeners.append(await _serve("imap", settings, services, proxy, implicit_tls=False))
     if settings.imaps.enabled:
-        listeners.append(await _serve("imaps", settings, services, implicit_tls=True))
+        listeners.append(await _serve("imaps", settings, services, proxy, implicit_tls=True))
     return listeners
 
 
 async def _serve(
-    name: str, settings: ImapSettings, services: ImapServices, *, implicit_tls: bool
+    name: str,
+    settings: ImapSettings,
+    services: ImapServices,
+    proxy: ProxySettings | None,
+    *,
+    implicit_tls: bool,
 ) -> ImapListener:
     listen = settings.imaps if implicit_tls else settings.imap
 
-    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def on_connection(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str | None = None
+    ) -> None:
         conn = Connection(reader, writer, write_timeout=settings.write_timeout)
+        if peer:  # the client behind the load balancer, from its PROXY header
+            conn.peer = peer
         if len(services.sessions) >= settings.max_connections:
             writer.write(b"* BYE Too many connections, try again later\r\n")
             services.audit.record(
@@ -67,6 +83,14 @@ async def _serve(
             log.exception("imap connection failed listener=%s", name)
             conn.abort()
 
+    if listen.proxy_protocol:
+        gate = _proxy_gate(name, services, proxy, on_connection, implicit_tls=implicit_tls)
+        server = await asyncio.get_running_loop().create_server(
+            gate.protocol, listen.host, listen.port, reuse_address=True
+        )
+        listener = ImapListener(name, server, gate)
+        log.info("listening name=%s host=%s port=%d proxy", name, listener.host, listener.port)
+        return listener
     server = await asyncio.start_server(
         on_connection,
         listen.host,
@@ -78,6 +102,30 @@ async def _serve(
     listener = ImapListener(name, server)
     log.info("listening name=%s host=%s port=%d", name, listener.host, listener.port)
     return listener
+
+
+def _proxy_gate(
+    name: str,
+    services: ImapServices,
+    proxy: ProxySettings | None,
+    on_connection: Callable[..., Awaitable[None]],
+    *,
+    implicit_tls: bool,
+) -> ProxyGate:
+    """The PROXY header is read before anything else, TLS included (993: header, then TLS)."""
+
+    async def handover(sock: socket.socket, client: str | None) -> None:
+        await handover_streams(
+            sock,
+            lambda reader, writer: on_connection(reader, writer, client),
+            limit=services.settings.max_line_length,
+            tls=services.tls_context if implicit_tls else None,
+        )
+
+    def refused(peer: str, reason: str) -> None:
+        services.audit.record(AuditEvent.CONNECTION_CLOSED, peer=peer, listener=name, reason=reason)
+
+    return ProxyGate(name, proxy or ProxySettings(), handover, refused)
 
 
 async def close_sessions(services: ImapServices) -> None:

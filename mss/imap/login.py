@@ -40,7 +40,9 @@ async def starttls(session: Session, command: NoArgs) -> Done:
 async def login(session: Session, command: Login) -> Done:
     if not session.conn.tls:
         raise ImapError("Use STARTTLS first", "PRIVACYREQUIRED")  # MSS-TLS-2
-    return await _authenticate(session, "LOGIN", command.username, command.password, "")
+    return await _authenticate(
+        session, command.tag, "LOGIN", command.username, command.password, ""
+    )
 
 
 async def authenticate(session: Session, command: Authenticate) -> Done:
@@ -62,11 +64,11 @@ async def authenticate(session: Session, command: Authenticate) -> Done:
         authzid, authcid, password = parse_plain(response)
     except WireSyntaxError as exc:
         raise Bad("Bad PLAIN message", "CLIENTBUG") from exc
-    return await _authenticate(session, "PLAIN", authcid, password, authzid)
+    return await _authenticate(session, command.tag, "PLAIN", authcid, password, authzid)
 
 
 async def _authenticate(
-    session: Session, mechanism: str, username: str, password: str, authzid: str
+    session: Session, tag: str, mechanism: str, username: str, password: str, authzid: str
 ) -> Done:
     throttle = session.services.throttle
     peer_ip = session.conn.peer.rsplit(":", 1)[0]
@@ -82,9 +84,12 @@ async def _authenticate(
             username=clip(username),
             authzid=clip(authzid) or None,
         )
+        # The tagged NO goes out first: when this failure is one too many, BYE follows it.
+        failed = ImapError("Authentication failed", "AUTHENTICATIONFAILED")
+        await session.reply(failed.response(tag))
         await session.count_bad()
-        raise ImapError("Authentication failed", "AUTHENTICATIONFAILED")
-    throttle.succeeded(username)
+        return Done(answered=True)
+    throttle.succeeded(peer_ip, username)
     session.principal = principal
     session.state = State.AUTHENTICATED
     session.audit(AuditEvent.AUTH_SUCCEEDED, mechanism=mechanism, authzid=principal.acting_for)

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import contextlib
 from typing import TYPE_CHECKING
 
 from mss.audit import AuditEvent
-from mss.imap.connection import ConnectionLost
+from mss.imap import qresync
 from mss.imap.errors import Bad, read_only
 from mss.imap.folders import find_folder
 from mss.imap.session import Done, State
@@ -26,6 +24,8 @@ SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 async def select(session: Session, command: Select) -> Done:
     """SELECT/EXAMINE; on failure the session is left authenticated (RFC 3501 §6.3.1)."""
+    qresync.check_select(session, command)
+    await qresync.close_previous(session)  # [CLOSED], RFC 7162 §3.2.11
     session.view = None
     session.state = State.AUTHENTICATED
     session.take_changes()  # what happened before this snapshot is in it
@@ -36,7 +36,7 @@ async def select(session: Session, command: Select) -> Done:
     uids = list(snap.uids)
     recent: set[int] = set()
     if not command.readonly:
-        first = await store.claim_recent(folder.id)
+        first = await store.claim_recent(folder.id, folder.uidnext)  # what this snapshot holds
         recent = set(uids[bisect.bisect_left(uids, first) :])
     view = SelectedView(folder, command.readonly, uids, folder.highest_modseq, recent)
     view.known_modseq = folder.highest_modseq
@@ -57,6 +57,7 @@ async def select(session: Session, command: Select) -> Done:
         Untagged("OK", "Predicted next UID", Code("UIDNEXT", (folder.uidnext,))),
         Untagged("OK", "Highest", Code("HIGHESTMODSEQ", (folder.highest_modseq,))),
     )
+    await qresync.resync(session, view, command, snap)  # RFC 7162 §3.2.5.1
     session.view = view
     session.state = State.SELECTED
     action = "examine" if command.readonly else "select"
@@ -90,6 +91,8 @@ async def expunge(session: Session, command: NoArgs | UidExpunge) -> Done:
     gone = await session.services.store.expunge(view.folder.id, uids)
     view.pending_expunge.update(uid for uid in gone if view.msn(uid))
     _audit_expunge(session, view.folder.name, len(gone))
+    if session.qresync and gone:
+        return await qresync.expunged(session)  # VANISHED, then OK [HIGHESTMODSEQ]
     return Done()  # the EXPUNGE responses follow as updates
 
 
@@ -108,25 +111,7 @@ async def idle(session: Session, command: NoArgs) -> Done:
     """RFC 2177: push updates until ``DONE``; silence beyond the idle timeout logs out."""
     await session.reply(Continuation("idling"))
     await session.conn.drain()
-    reader = asyncio.ensure_future(session.conn.read_line(session.services.settings.idle_timeout))
-    try:
-        while True:
-            if session.view is not None:
-                await session.send_updates(expunge=True)
-                await session.conn.drain()
-            else:
-                session.take_changes()
-            waker = asyncio.ensure_future(session.wake.wait())
-            await asyncio.wait({reader, waker}, return_when=asyncio.FIRST_COMPLETED)
-            waker.cancel()
-            if reader.done():
-                break
-    finally:
-        if not reader.done():
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionLost):
-                await reader
-    line = reader.result()  # raises ConnectionLost on timeout or close
+    line = await session.idle()  # raises ConnectionLost on timeout or close
     if not is_idle_done(line):
         raise Bad("Expected DONE", "CLIENTBUG")
     return Done("IDLE terminated")

@@ -32,6 +32,7 @@ from mss.wire.imap.command import AnyCommand
 from mss.wire.imap.errors import ImapSyntaxError, LiteralTooLargeError
 from mss.wire.imap.framing import CommandAssembler
 from mss.wire.imap.lexer import Limits, LiteralRequest
+from mss.wire.imap.qresync import uid_spans, vanished
 from mss.wire.imap.response import (
     Atom,
     Code,
@@ -77,6 +78,7 @@ class Session:
         self.principal: Principal | None = None
         self.view: SelectedView | None = None
         self.condstore = False
+        self.qresync = False  # ENABLE QRESYNC: VANISHED replaces EXPUNGE (RFC 7162 §3.2.10)
         self.bad_commands = 0
         settings = services.settings
         self.assembler = CommandAssembler(
@@ -89,7 +91,8 @@ class Session:
         self._pump: asyncio.Task[None] | None = None
         self._changes: list[Change] = []
         self._overflow = False
-        self.wake = asyncio.Event()
+        self._idling = False  # in IDLE: the pump writes the updates as they come (RFC 2177)
+        self._push_lock = asyncio.Lock()  # one writer of updates at a time during IDLE
         self._started = time.monotonic()
         self.task: asyncio.Task[Any] | None = None
 
@@ -298,12 +301,50 @@ class Session:
                 self._changes.clear()
                 self._overflow = True
             self._changes.append(change)
-            self.wake.set()
+            if self._idling:
+                await self._push_while_idle()
 
     def take_changes(self) -> list[Change]:
         changes, self._changes = self._changes, []
-        self.wake.clear()
         return changes
+
+    # -- IDLE (RFC 2177) -----------------------------------------------------------------
+
+    async def idle(self) -> bytes:
+        """Push updates until the client sends a line; that line (``DONE`` or not).
+
+        No task of its own: this session's task waits for the client's line while the pump,
+        which receives the account's changes anyway, writes the updates as they come
+        (issue 3: 2,000 idle connections are counted in memory). Silence beyond the idle
+        timeout ends the session (``TimedOut``)."""
+        self._idling = True
+        try:
+            async with self._push_lock:
+                await self._push_updates()  # what happened before IDLE
+            return await self.conn.read_line(self.services.settings.idle_timeout)
+        finally:
+            self._idling = False
+            async with self._push_lock:
+                pass  # an update the pump is writing ends before the tagged reply
+
+    async def _push_while_idle(self) -> None:
+        """In the pump: write the updates; a failure ends the session, whose task is reading."""
+        try:
+            async with self._push_lock:
+                if self._idling:  # not if DONE came while we waited
+                    await self._push_updates()
+        except (CloseConnection, ConnectionLost) as exc:
+            self.conn.interrupt(exc)
+        except Exception:
+            log.exception("imap idle update failed session=%s", self.session_id)
+            self.conn.interrupt(ConnectionLost("server error"))
+
+    async def _push_updates(self) -> None:
+        if self.view is not None:
+            await self.send_updates(expunge=True)
+            await self.conn.drain()
+        else:
+            self.take_changes()
 
     async def send_updates(self, *, expunge: bool) -> None:
         try:
@@ -330,16 +371,33 @@ class Session:
             await self._resync(view)
         elif view.new_messages:
             view.new_messages = False
-            records = await store.list_messages(folder_id, view.max_uid + 1)
-            await self._add_new(view, [r.uid for r in records])
-        if expunge and view.pending_expunge:
+            try:
+                records = await store.list_messages(folder_id, view.max_uid + 1)
+                await self._add_new(view, [r.uid for r in records])
+            except StoreError:  # looked at again after the next command, not lost
+                view.new_messages = True
+                raise
+        if expunge and view.pending_expunge and self.qresync:
+            gone = [uid for uid in sorted(view.pending_expunge) if view.remove(uid) is not None]
+            view.expunge_floor = 0
+            await self.reply(*vanished(uid_spans(gone)))
+        elif view.pending_expunge and self.qresync and view.expunge_floor:
+            # Removals held back (FETCH, STORE, SEARCH): a client keeping the MODSEQs it just
+            # got must not resync from above them; this mod-sequence is safe (as Dovecot does).
+            safe = Code("HIGHESTMODSEQ", (view.expunge_floor - 1,))
+            await self.reply(Untagged("OK", "Expunges pending", safe))
+        elif expunge and view.pending_expunge:
             for uid in sorted(view.pending_expunge):
                 number = view.remove(uid)
                 if number is not None:
                     await self.reply(Data((number, Atom("EXPUNGE"))))
         if view.flags_changed:
             view.flags_changed = False
-            await self._report_flags(view)
+            try:
+                await self._report_flags(view)
+            except StoreError:  # reported after the next command, not lost
+                view.flags_changed = True
+                raise
 
     def _note_changes(self, view: SelectedView) -> None:
         take_overflow = getattr(self._subscription, "take_overflow", None)  # the hub dropped some
@@ -353,7 +411,10 @@ class Session:
             if change.kind is ChangeKind.EXISTS:
                 view.new_messages = True
             elif change.kind is ChangeKind.EXPUNGE:
-                view.pending_expunge.update(uid for uid in change.uids if view.msn(uid))
+                held = [uid for uid in change.uids if view.msn(uid)]
+                view.pending_expunge.update(held)
+                if held and not 0 < view.expunge_floor <= change.modseq:
+                    view.expunge_floor = change.modseq
             elif change.kind is ChangeKind.FLAGS:
                 view.flags_changed = True
             else:
@@ -369,20 +430,20 @@ class Session:
         view.folder = current
 
     async def _resync(self, view: SelectedView) -> None:
-        view.resync = False
         records = await self.services.store.list_messages(view.folder.id)
         present = {r.uid for r in records}
         view.pending_expunge.update(uid for uid in view.uids if uid not in present)
         await self._add_new(view, [r.uid for r in records if r.uid > view.max_uid])
+        view.resync = False  # only once done: a store error leaves it for the next command
         view.flags_changed = True
 
     async def _add_new(self, view: SelectedView, uids: list[int]) -> None:
         if not uids:
             return
-        view.add(uids)
-        if not view.readonly:
-            first = await self.services.store.claim_recent(view.folder.id)
+        if not view.readonly:  # claimed before the view grows: a failure leaves it as it was
+            first = await self.services.store.claim_recent(view.folder.id, max(uids) + 1)
             view.recent.update(uid for uid in uids if uid >= first)
+        view.add(uids)
         await self.reply(
             Data((view.exists, Atom("EXISTS"))), Data((view.recent_count(), Atom("RECENT")))
         )
@@ -404,7 +465,7 @@ class Session:
         self, view: SelectedView, record: MessageRecord, *, uid: bool
     ) -> tuple[tuple[str, Value], ...]:
         items: list[tuple[str, Value]] = []
-        if uid:
+        if uid or self.qresync:  # with QRESYNC every FETCH of flags names its UID
             items.append(("UID", record.uid))
         items.append(("FLAGS", tuple(Atom(f) for f in view.flags_of(record))))
         if self.condstore:

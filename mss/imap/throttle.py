@@ -1,5 +1,9 @@
 """Password guessing: each failed login doubles the wait of the next attempt from the same peer
-address or for the same login (whichever failed more), up to a cap; a success clears the login.
+address or for the same login (whichever failed more), up to a cap.
+
+A success clears the login's count and takes that login's own failures off the peer's count: many
+users behind one NAT address are not slowed down by a colleague's typo once the colleague is in,
+while failures on other logins (password spraying) still count against the peer.
 
 The counts live in memory per node and forget an entry after ``window`` seconds without failure;
 at most ``max_entries`` keys are kept (the oldest go first), so a flood cannot grow memory.
@@ -30,15 +34,25 @@ class LoginThrottle:
 
     def failed(self, peer: str, login: str) -> None:
         now = time.monotonic()
-        for key in (f"peer:{peer}", f"login:{login.lower()}"):
+        for key in (f"peer:{peer}", f"login:{login.lower()}", _pair(peer, login)):
             count = self._count(key)
             self._failures[key] = (count + 1, now)
             self._failures.move_to_end(key)
         while len(self._failures) > self.max_entries:
             self._failures.popitem(last=False)
 
-    def succeeded(self, login: str) -> None:
+    def succeeded(self, peer: str, login: str) -> None:
         self._failures.pop(f"login:{login.lower()}", None)
+        own = self._failures.pop(_pair(peer, login), None)
+        key = f"peer:{peer}"
+        entry = self._failures.get(key)
+        if own is None or entry is None:
+            return
+        left = entry[0] - own[0]
+        if left > 0:
+            self._failures[key] = (left, entry[1])
+        else:
+            del self._failures[key]
 
     def _count(self, key: str) -> int:
         entry = self._failures.get(key)
@@ -49,3 +63,7 @@ class LoginThrottle:
             del self._failures[key]
             return 0
         return count
+
+
+def _pair(peer: str, login: str) -> str:
+    return f"pair:{peer}\x00{login.lower()}"

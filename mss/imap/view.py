@@ -38,6 +38,8 @@ class SelectedView:
     own_modseq: dict[int, int] = field(default_factory=dict)
     known_modseq: int = 0  # the modseq up to which flag changes were reported
     flags: set[str] = field(default_factory=set)  # announced in the last ``* FLAGS``
+    # Modseq of the earliest removal held back from a QRESYNC client (0: none), RFC 7162 §3.2.10.
+    expunge_floor: int = 0
 
     @property
     def exists(self) -> int:

@@ -34,7 +34,8 @@ class OutboundQueue(Protocol):
 
     @property
     def enqueued(self) -> asyncio.Event:
-        """Set when work was added on this node (workers wake up at once, and clear it)."""
+        """Set when work was added on this node, or on another one that signalled it
+        (PostgreSQL NOTIFY, ``mss.cluster``): workers wake up at once, and clear it."""
         ...
 
     async def next_due(self) -> datetime | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,8 @@ class SqlOutboundQueue:
         self._keyring = keyring
         self._enqueued = asyncio.Event()
         self._writes = WriteCombiner(engine, writers=1 if is_sqlite(engine) else 4)
+        # tells the other nodes' workers (PostgreSQL NOTIFY, mss.cluster); None: this node only
+        self.announce: Callable[[], None] | None = None
 
     async def enqueue(self, message: NewMessage) -> tuple[QueuedRecipient, ...]:
         if not message.recipients:
@@ -58,13 +60,18 @@ class SqlOutboundQueue:
             return list(stored.mappings().all())
 
         stored = await self._writes.run(insert)
-        if message.lease is None:
-            self._enqueued.set()
+        if message.lease is None:  # no worker here took it: any node's worker may
+            self._work_added()
         return tuple(recipient_of(row) for row in stored)
 
     @property
     def enqueued(self) -> asyncio.Event:
         return self._enqueued
+
+    def _work_added(self) -> None:
+        self._enqueued.set()
+        if self.announce is not None:
+            self.announce()
 
     async def claim(self, now: datetime, *, limit: int, lease: timedelta) -> list[Batch]:
         token = secrets.token_hex(16)
@@ -212,7 +219,7 @@ class SqlOutboundQueue:
             return int(result.rowcount or 0)
 
         changed = await self._writes.run(due_now)
-        self._enqueued.set()
+        self._work_added()
         return changed > 0
 
     async def delete(self, queue_id: str) -> bool:

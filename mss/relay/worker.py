@@ -179,7 +179,8 @@ class QueueWorker:
         return len(batches)
 
     async def _wait(self, seconds: float | None) -> None:
-        """Until a delivery ends, a message is enqueued on this node, or ``seconds`` pass."""
+        """Until a delivery ends, work is added (on this node, or on another that said so
+        through PostgreSQL NOTIFY: ``mss.cluster``), or ``seconds`` pass."""
         wake = asyncio.ensure_future(self._queue.enqueued.wait())
         waiters: set[asyncio.Future[Any]] = {wake, *self._inflight}
         try:

@@ -1,16 +1,22 @@
 """Start the SMTP listeners: MX (STARTTLS + client certificate), submission (STARTTLS + AUTH)
-and submissions (implicit TLS + AUTH)."""
+and submissions (implicit TLS + AUTH), each behind a PROXY protocol gate when its
+``proxy_protocol`` is set (:mod:`mss.proxy_gate`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from config import SmtpSettings, TlsSettings
+from config import ListenerSettings, SmtpSettings, TlsSettings
+from config.settings import ProxySettings
+from mss.audit import AuditEvent
 from mss.policy import Channel
+from mss.proxy_gate import ProxyGate
 from mss.smtp.server import MssSmtp, SmtpServices
 from mss.tls import server_context
 
@@ -24,6 +30,7 @@ logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 class Listener:
     name: str
     server: asyncio.Server
+    gate: ProxyGate | None = None  # PROXY protocol in front (close it at shutdown)
 
     @property
     def port(self) -> int:
@@ -35,20 +42,28 @@ class Listener:
 
 
 async def start_smtp(
-    smtp: SmtpSettings, tls: TlsSettings, services: SmtpServices
+    smtp: SmtpSettings,
+    tls: TlsSettings,
+    services: SmtpServices,
+    proxy: ProxySettings | None = None,
 ) -> list[Listener]:
     listeners = []
     mx_tls = server_context(tls, request_client_cert=True)
     plain_tls = server_context(tls, request_client_cert=False)
+    proxy = proxy or ProxySettings()
     if smtp.mx.enabled:
-        listeners.append(await _serve("mx", smtp, services, Channel.MX, starttls=mx_tls))
+        listeners.append(await _serve("mx", smtp, services, Channel.MX, proxy, starttls=mx_tls))
     if smtp.submission.enabled:
         listeners.append(
-            await _serve("submission", smtp, services, Channel.SUBMISSION, starttls=plain_tls)
+            await _serve(
+                "submission", smtp, services, Channel.SUBMISSION, proxy, starttls=plain_tls
+            )
         )
     if smtp.submissions.enabled:
         listeners.append(
-            await _serve("submissions", smtp, services, Channel.SUBMISSION, implicit=plain_tls)
+            await _serve(
+                "submissions", smtp, services, Channel.SUBMISSION, proxy, implicit=plain_tls
+            )
         )
     return listeners
 
@@ -58,6 +73,7 @@ async def _serve(
     smtp: SmtpSettings,
     services: SmtpServices,
     channel: Channel,
+    proxy: ProxySettings,
     *,
     starttls: ssl.SSLContext | None = None,
     implicit: ssl.SSLContext | None = None,
@@ -65,17 +81,18 @@ async def _serve(
     settings = getattr(smtp, name)
     submission = channel is Channel.SUBMISSION
 
-    def factory() -> MssSmtp:
+    def factory(client: str | None = None) -> MssSmtp:
         with warnings.catch_warnings():
             # On the implicit-TLS port aiosmtpd cannot see the TLS and warns about AUTH over
             # plain text; the socket is TLS from the first byte (MSS-TLS-2 holds).
             warnings.simplefilter("ignore", UserWarning)
-            return _session()
+            return _session(client)
 
-    def _session() -> MssSmtp:
+    def _session(client: str | None) -> MssSmtp:
         return MssSmtp(
             services,
             channel,
+            proxied_peer=client,
             max_line_length=smtp.max_line_length,
             hostname=smtp.hostname,
             ident="ESMTP mss",
@@ -90,9 +107,43 @@ async def _serve(
             auth_exclude_mechanism=[] if submission else ["PLAIN", "LOGIN"],
         )
 
+    if settings.proxy_protocol:
+        return await _serve_proxied(name, settings, services, proxy, factory, implicit)
     server = await asyncio.get_running_loop().create_server(
         factory, settings.host, settings.port, ssl=implicit, reuse_address=True
     )
-    listener = Listener(name, server)
-    log.info("listening name=%s host=%s port=%d", name, listener.host, listener.port)
+    return _started(Listener(name, server))
+
+
+async def _serve_proxied(
+    name: str,
+    listen: ListenerSettings,
+    services: SmtpServices,
+    proxy: ProxySettings,
+    factory: Callable[[str | None], MssSmtp],
+    implicit: ssl.SSLContext | None,
+) -> Listener:
+    """Behind a load balancer: the PROXY header first (mss.proxy_gate), then the session."""
+    loop = asyncio.get_running_loop()
+
+    async def handover(sock: socket.socket, client: str | None) -> None:
+        # Implicit TLS starts here, after the PROXY header (which is never inside TLS).
+        await loop.connect_accepted_socket(lambda: factory(client), sock, ssl=implicit)
+
+    def refused(peer: str, reason: str) -> None:
+        services.audit.record(AuditEvent.CONNECTION_CLOSED, peer=peer, listener=name, reason=reason)
+
+    gate = ProxyGate(name, proxy, handover, refused)
+    server = await loop.create_server(gate.protocol, listen.host, listen.port, reuse_address=True)
+    return _started(Listener(name, server, gate))
+
+
+def _started(listener: Listener) -> Listener:
+    log.info(
+        "listening name=%s host=%s port=%d proxy_protocol=%s",
+        listener.name,
+        listener.host,
+        listener.port,
+        listener.gate is not None,
+    )
     return listener

@@ -71,11 +71,19 @@ class MssSmtp(SMTP):
     """One connection. ``channel`` says which listener it came through."""
 
     def __init__(
-        self, services: SmtpServices, channel: Channel, *, max_line_length: int, **kwargs: Any
+        self,
+        services: SmtpServices,
+        channel: Channel,
+        *,
+        max_line_length: int,
+        proxied_peer: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.line_length_limit = max_line_length + 1  # + the transparent dot (RFC 5321)
         self.services = services
         self.state = ConnectionState(channel=channel)
+        # "ip:port" of the client behind a load balancer, from its PROXY header (mss.proxy_gate)
+        self._proxied_peer = proxied_peer
         self._greeted = False
         self._raw_replies = False
         super().__init__(_Handler(self), **kwargs)
@@ -108,6 +116,8 @@ class MssSmtp(SMTP):
         self.services.sessions.add(self)
         peer = self.session.peer if self.session else None
         self.state.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
+        if self._proxied_peer:  # audit, Received: and logs name the real client
+            self.state.peer = self._proxied_peer
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
         if ssl_object is not None:  # implicit TLS (port 465)
             self._tls_established(ssl_object)
@@ -140,6 +150,13 @@ class MssSmtp(SMTP):
                 transport.abort()
             elif transport is not None:
                 transport.close()
+
+    def eof_received(self) -> bool | None:
+        """aiosmtpd cancels the session at EOF but keeps the transport half open, and nothing
+        closes it when the EOF comes before its command loop started (a client, or a load
+        balancer's health check, that connects and leaves at once): close it here."""
+        super().eof_received()
+        return False
 
     def connection_lost(self, error: Exception | None) -> None:
         self.services.sessions.discard(self)

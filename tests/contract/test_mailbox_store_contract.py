@@ -200,7 +200,7 @@ async def test_internal_date_and_flags_are_kept(store: MailboxStore) -> None:
     [record] = await store.list_messages(result.folder_id)
     assert record.internal_date == when
     assert record.internal_date.tzinfo is not None
-    assert record.internal_date.utcoffset() == timedelta(0)
+    assert record.internal_date.utcoffset() == timedelta(hours=2)  # its zone kept (0010)
     assert record.flags == flags
 
 

@@ -1,6 +1,7 @@
 """What the IMAP server needs from the mailbox store, on every backend (memory, SQLite,
-PostgreSQL): folder rename/delete/subscribe, COPY and MOVE, header sections without bodies,
-CONDSTORE changes, SELECT summaries, \\Recent, usage and quota.
+PostgreSQL): folder rename/delete, COPY and MOVE, header sections without bodies,
+CONDSTORE changes, SELECT summaries, \\Recent, usage and quota (subscriptions:
+``test_mailbox_store_subscriptions``).
 """
 
 from __future__ import annotations
@@ -223,20 +224,6 @@ async def test_delete_refusals(store: MailboxStore) -> None:
     await store.delete_folder(ALICE, "Parent/Child")
     await store.delete_folder(ALICE, "Parent")
     assert await store.get_folder(ALICE, "Parent") is None
-
-
-async def test_set_subscribed(store: MailboxStore) -> None:
-    assert (await folder(store, "Sent")).subscribed
-    with store.subscribe(ALICE) as subscription:
-        await store.set_subscribed(ALICE, "Sent", False)
-        [change] = await changes(subscription, 1)
-    assert change.kind is ChangeKind.FOLDERS
-    assert not (await folder(store, "Sent")).subscribed
-    assert [f.subscribed for f in await store.list_folders(ALICE) if f.name == "Sent"] == [False]
-    await store.set_subscribed(ALICE, "Sent", True)
-    assert (await folder(store, "Sent")).subscribed
-    with pytest.raises(UnknownFolder):
-        await store.set_subscribed(ALICE, "Nope", True)
 
 
 async def test_create_folder_refuses_bad_names_and_inbox_in_any_case(store: MailboxStore) -> None:

@@ -15,6 +15,15 @@ from mss.wire.imap.sections import (
 )
 
 INNER = b"From: c@example.org\r\nSubject: inner\r\n\r\ninner body\r\n"
+
+
+def _present(message: bytes, section: Section) -> bytes:
+    """``section_bytes`` of a section that exists (``None`` is NIL)."""
+    data = section_bytes(message, section)
+    assert data is not None
+    return data
+
+
 MESSAGE = (
     b"From: a@example.org\r\nSubject: =?utf-8?q?R=C3=A9sultat?=\r\n Suite\r\n"
     b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
@@ -26,30 +35,30 @@ MESSAGE = (
 
 
 def test_whole_header_text_and_fields() -> None:
-    assert section_bytes(MESSAGE, Section()) == MESSAGE
-    header = section_bytes(MESSAGE, Section(text="HEADER"))
+    assert _present(MESSAGE, Section()) == MESSAGE
+    header = _present(MESSAGE, Section(text="HEADER"))
     assert header.endswith(b"\r\n\r\n")
     assert MESSAGE.startswith(header)
-    assert section_bytes(MESSAGE, Section(text="TEXT")) == MESSAGE[len(header) :]
-    fields = section_bytes(MESSAGE, Section(text="HEADER.FIELDS", headers=("subject",)))
+    assert _present(MESSAGE, Section(text="TEXT")) == MESSAGE[len(header) :]
+    fields = _present(MESSAGE, Section(text="HEADER.FIELDS", headers=("subject",)))
     assert fields == b"Subject: =?utf-8?q?R=C3=A9sultat?=\r\n Suite\r\n\r\n"
     rest = header_fields(header, ("Subject", "Content-Type"), exclude=True)
     assert rest == b"From: a@example.org\r\n\r\n"
 
 
 def test_parts_and_nested_message() -> None:
-    assert section_bytes(MESSAGE, Section(part=(1,))) == b"first"
-    assert section_bytes(MESSAGE, Section(part=(2,))) == INNER
-    assert section_bytes(MESSAGE, Section(part=(2,), text="HEADER")).startswith(b"From: c@")
-    assert section_bytes(MESSAGE, Section(part=(2,), text="TEXT")) == b"inner body\r\n"
-    assert section_bytes(MESSAGE, Section(part=(2, 1))) == b"inner body\r\n"
-    assert section_bytes(MESSAGE, Section(part=(3,), text="MIME")).startswith(b"Content-Type: app")
-    assert section_bytes(MESSAGE, Section(part=(9,))) == b""
+    assert _present(MESSAGE, Section(part=(1,))) == b"first"
+    assert _present(MESSAGE, Section(part=(2,))) == INNER
+    assert _present(MESSAGE, Section(part=(2,), text="HEADER")).startswith(b"From: c@")
+    assert _present(MESSAGE, Section(part=(2,), text="TEXT")) == b"inner body\r\n"
+    assert _present(MESSAGE, Section(part=(2, 1))) == b"inner body\r\n"
+    assert _present(MESSAGE, Section(part=(3,), text="MIME")).startswith(b"Content-Type: app")
+    assert section_bytes(MESSAGE, Section(part=(9,))) is None  # NIL, RFC 3501 §7.4.2
     assert find_part(MESSAGE, (1, 2)) is None
 
 
 def test_single_part_message_has_part_one() -> None:
-    assert section_bytes(INNER, Section(part=(1,))) == b"inner body\r\n"
+    assert _present(INNER, Section(part=(1,))) == b"inner body\r\n"
     assert find_part(INNER, (2,)) is None
 
 
@@ -62,6 +71,6 @@ def test_binary_decodes_transfer_encoding() -> None:
 
 
 def test_field_values_unfold() -> None:
-    header = section_bytes(MESSAGE, Section(text="HEADER"))
+    header = _present(MESSAGE, Section(text="HEADER"))
     assert field_values(header, "subject") == [b"=?utf-8?q?R=C3=A9sultat?= Suite"]
     assert field_values(header, "to") == []

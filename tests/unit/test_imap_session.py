@@ -92,8 +92,8 @@ async def test_two_sessions_see_expunge_and_flags(server: ImapServer) -> None:
     # FETCH must not report the EXPUNGE (RFC 3501 §7.4.1); NOOP does.
     lines = await two.ok("FETCH 1:* (UID)")
     assert not any(b"EXPUNGE" in line for line in lines)
-    # The expunged message is left out (RFC 2180 §4.1.2); the numbers have not moved yet.
-    assert lines == [b"* 1 FETCH (UID 1)\r\n", b"* 3 FETCH (UID 3)\r\n"]
+    # The numbers have not moved yet; the expunged message still has its UID (RFC 2180 §4.1.3).
+    assert lines == [b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 2)\r\n", b"* 3 FETCH (UID 3)\r\n"]
     lines = await two.ok("NOOP")
     assert b"* 2 EXPUNGE\r\n" in lines
     await one.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
@@ -294,6 +294,7 @@ async def test_selected_folder_renamed_or_deleted_elsewhere(server: ImapServer) 
 async def test_list_extended_selection_and_return_options(server: ImapServer) -> None:
     client = await server.connect(login="PER")
     await client.ok("CREATE Archives/2026")
+    await client.ok("SUBSCRIBE Archives/2026")  # CREATE does not subscribe (RFC 3501 §6.3.6)
     await client.ok("UNSUBSCRIBE Archives")
     lines = await client.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "Archives"')
     assert lines == [b'* LIST (\\HasChildren) "/" Archives ("CHILDINFO" ("SUBSCRIBED"))\r\n']

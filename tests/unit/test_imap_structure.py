@@ -49,7 +49,7 @@ def test_empty_headers_give_nil_and_default_type() -> None:
     assert bodystructure(b"\r\nbody\r\n", extended=False) == (
         "TEXT",
         "PLAIN",
-        ("CHARSET", "US-ASCII"),
+        ("CHARSET", "us-ascii"),  # RFC 2045 §5.2 default
         None,
         None,
         "7BIT",
@@ -109,7 +109,7 @@ def test_nested_multipart_and_message_rfc822() -> None:
     )
     assert alternative == (
         ("TEXT", "PLAIN", ("CHARSET", "utf-8"), None, None, "8BIT", 5, 1, None, None, None, None),
-        ("TEXT", "HTML", None, None, None, "7BIT", 8, 1, None, None, None, None),
+        ("TEXT", "HTML", ("CHARSET", "us-ascii"), None, None, "7BIT", 8, 1, None, None, None, None),
         "ALTERNATIVE",
         ("BOUNDARY", "b2"),
         None,
@@ -137,7 +137,7 @@ def test_nested_multipart_and_message_rfc822() -> None:
     assert inner_body == (
         "TEXT",
         "PLAIN",
-        ("CHARSET", "US-ASCII"),
+        ("CHARSET", "us-ascii"),
         None,
         None,
         "7BIT",

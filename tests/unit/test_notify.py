@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from mailbox_store.models import Change, ChangeKind
-from mailbox_store.notify import ChangeHub, ChangeSubscription
+from mailbox_store.notify import RESYNC_FOLDER, ChangeHub, ChangeSubscription
 
 ALICE = "alice@hopital.mssante.fr"
 BOB = "bob@hopital.mssante.fr"
@@ -119,3 +119,20 @@ def test_publish_without_subscribers_is_a_no_op() -> None:
 def test_queue_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="queue_size"):
         ChangeHub(queue_size=0)
+
+
+async def test_resync_wakes_every_reader_and_flags_the_overflow() -> None:
+    """What a cross-node hub does after reconnecting: changes may have been missed."""
+    hub = ChangeHub()
+    alice, bob = hub.subscribe(ALICE), hub.subscribe(BOB)
+    hub.resync_all()
+    for subscription in (alice, bob):
+        [wake_up] = await take(subscription, 1)
+        assert wake_up.folder_id == RESYNC_FOLDER
+        assert subscription.take_overflow()
+    assert hub.accounts() == {ALICE, BOB}
+    bob.close()
+    bob.resync()  # closed: nothing
+    assert not bob.take_overflow()
+    assert [c async for c in bob] == []
+    assert hub.accounts() == {ALICE}

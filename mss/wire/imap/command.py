@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mss.wire.imap.fetch import FetchAttr
+from mss.wire.imap.qresync import QresyncParams
 from mss.wire.imap.search import SearchKey
 from mss.wire.imap.sequence import SequenceSet
 
@@ -54,11 +55,13 @@ class Login(Command):
 
 @dataclass(frozen=True, slots=True)
 class Select(Command):
-    """SELECT, or EXAMINE when ``readonly``; ``condstore`` from the RFC 7162 parameter."""
+    """SELECT, or EXAMINE when ``readonly``; ``condstore`` and ``qresync`` from the RFC 7162
+    parameters."""
 
     mailbox: str
     readonly: bool = False
     condstore: bool = False
+    qresync: QresyncParams | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,8 @@ class Limits:
     max_literal: int = 64 * 1024  # literals in ordinary arguments (LOGIN, SEARCH ...)
     max_append_literal: int = 50 * 1024 * 1024  # the message of APPEND
     max_depth: int = 16  # nesting of parentheses (lists, SEARCH groups)
-    max_ranges: int = 1000  # elements of a sequence set
+    max_ranges: int = 100_000  # elements of a sequence set (clients send long UID sets); the line
+    # length limit bounds it first
     max_items: int = 1000  # elements of one list
     max_literals: int = 64  # literals in one command (each one costs a round trip and a re-parse)
 
@@ -188,6 +189,11 @@ class Reader:
         value = self.data[self.pos : self.pos + size]
         self.pos += size
         return value
+
+    def literal8(self, cap: int | None = None) -> bytes:
+        """``~{n}`` (or ``~{n+}``, LITERAL+) CRLF then n octets, NUL allowed (RFC 3516 §4.1)."""
+        self.expect(b"~", "'~' of a literal8")
+        return self.literal(cap)
 
     def string(self, cap: int | None = None) -> bytes:
         return self.literal(cap) if self.at(b"{") else self.quoted()

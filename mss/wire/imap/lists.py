@@ -8,6 +8,7 @@ from mss.wire.imap.errors import ImapSyntaxError
 from mss.wire.imap.lexer import Reader
 from mss.wire.imap.utf7 import decode_mailbox
 
+HIERARCHY_DELIMITER = "/"  # the server's (mss.imap.folders.DELIMITER)
 SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
 STATUS_ITEMS = frozenset(
@@ -20,8 +21,12 @@ def _decode(reader: Reader, raw: str) -> str:
         name = decode_mailbox(raw)
     except ImapSyntaxError as exc:
         raise reader.error(str(exc)) from exc
-    # RFC 3501 §5.1: INBOX is case-insensitive.
-    return "INBOX" if name.upper() == "INBOX" else name
+    # RFC 3501 §5.1: INBOX is case-insensitive, also as the head of its children's names.
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if name[:6].upper() == "INBOX" + HIERARCHY_DELIMITER:
+        return "INBOX" + name[5:]
+    return name
 
 
 def read_mailbox(reader: Reader) -> str:

@@ -24,6 +24,7 @@ from mss.wire.imap.lexer import (
     Reader,
 )
 from mss.wire.imap.lists import read_list, read_lsub, read_mailbox, read_status_items
+from mss.wire.imap.qresync import SelectParams, read_select_params
 from mss.wire.imap.search import read_search_keys
 
 Parser = Callable[[Reader, str], c.AnyCommand]
@@ -81,13 +82,14 @@ def _login(reader: Reader, name: str) -> c.AnyCommand:
 def _select(reader: Reader, name: str) -> c.AnyCommand:
     reader.sp()
     mailbox = read_mailbox(reader)
-    condstore = False
-    if reader.take(b" "):
-        params = reader.paren_list(reader.keyword)
-        if any(param != "CONDSTORE" for param in params):
-            raise reader.error("unknown SELECT parameter")
-        condstore = bool(params)
-    return c.Select(_tag(reader), mailbox, readonly=name == "EXAMINE", condstore=condstore)
+    params = read_select_params(reader) if reader.take(b" ") else SelectParams()
+    return c.Select(
+        _tag(reader),
+        mailbox,
+        readonly=name == "EXAMINE",
+        condstore=params.condstore,
+        qresync=params.qresync,
+    )
 
 
 def _flag(reader: Reader) -> str:
@@ -145,7 +147,9 @@ def _append(reader: Reader, name: str) -> c.AnyCommand:
     if reader.at(b'"'):
         internal_date = read_date_time(reader)
         reader.sp()
-    message = reader.literal(reader.limits.max_append_literal)
+    cap = reader.limits.max_append_literal
+    # RFC 3516 §4.1: a literal8 carries the message as sent, binary parts and NUL included.
+    message = reader.literal8(cap) if reader.at(b"~") else reader.literal(cap)
     return c.Append(_tag(reader), mailbox, flags, internal_date, message)
 
 

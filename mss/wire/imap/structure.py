@@ -1,49 +1,49 @@
-"""ENVELOPE and BODYSTRUCTURE from a raw message (RFC 3501 §7.4.2), via the stdlib ``email``.
+"""ENVELOPE and BODYSTRUCTURE from a raw message (RFC 3501 §7.4.2).
 
 Both return :mod:`mss.wire.imap.response` values (tuples, strings, numbers, NIL) in the exact
 field order of the RFC; render them with :func:`mss.wire.imap.response.render_value`.
-Header values are sent raw (encoded-words untouched), unfolded.
+The structure is built on :class:`mss.wire.imap.sections.Entity`, the same splitting that
+answers ``BODY[section]``, so every size and line count is that of the bytes a client fetches.
+Header values are sent raw (encoded words untouched), unfolded.
 """
 
 from __future__ import annotations
 
 import re
-from email import message_from_bytes
-from email.generator import BytesGenerator
 from email.message import Message
-from email.policy import compat32
-from email.utils import getaddresses
-from io import BytesIO
+from email.utils import collapse_rfc2231_value
 
+from mss.wire.imap.addresses import address_list
 from mss.wire.imap.response import Value
+from mss.wire.imap.sections import Entity
 
-_POLICY = compat32.clone(linesep="\r\n")
-_FOLD = re.compile(rb"\r?\n(?=[ \t])")
 MAX_DEPTH = 20
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+_FIELD = re.compile(rb"^([^:\s]+)[ \t]*:", re.MULTILINE)
 _ENVELOPE_ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
+_IDENTITY_ENCODINGS = frozenset({"7BIT", "8BIT", "BINARY"})
+DEFAULT_CHARSET = "us-ascii"  # RFC 2045 §5.2
+_DEFAULT_PARAMS: Value = ("CHARSET", DEFAULT_CHARSET)
+_EMPTY: tuple[Value, ...] = ("TEXT", "PLAIN", _DEFAULT_PARAMS, None, None, "7BIT", 0, 0)
+_EMPTY_EXTENDED: tuple[Value, ...] = (*_EMPTY, None, None, None, None)
 
 
-def _parse(message: bytes) -> Message:
-    return message_from_bytes(message, policy=_POLICY)
-
-
-def _raw_header(msg: Message, name: str) -> bytes | None:
-    """The first field ``name`` as received (8-bit bytes kept), unfolded and stripped."""
-    for key, value in msg.raw_items():
-        if key.lower() == name:
-            raw = str(value).encode("ascii", "surrogateescape")
-            return _FOLD.sub(b"", raw).strip()
+def raw_field(header: bytes, name: str) -> bytes | None:
+    """The first field ``name`` of a header section as received, unfolded and stripped."""
+    wanted = name.encode("ascii")
+    for match in _FIELD.finditer(header):
+        if match.group(1).lower() != wanted:
+            continue
+        end = match.end()
+        following = re.compile(rb"\r?\n(?![ \t])").search(header, end)
+        value = header[end : following.start() if following else len(header)]
+        return _FOLD.sub(b"", value).strip()
     return None
 
 
-def _header(msg: Message, name: str) -> str | None:
-    raw = _raw_header(msg, name)
-    return None if raw is None else raw.decode("utf-8", "replace")
-
-
-def _nstring(msg: Message, name: str) -> str | bytes | None:
+def _nstring(header: bytes, name: str) -> str | bytes | None:
     """A field for the envelope: text when UTF-8 (RFC 6532), else the raw bytes (a literal)."""
-    raw = _raw_header(msg, name)
+    raw = raw_field(header, name)
     if raw is None:
         return None
     try:
@@ -52,168 +52,120 @@ def _nstring(msg: Message, name: str) -> str | bytes | None:
         return raw
 
 
-def _mailboxes(text: str) -> list[Value]:
-    out: list[Value] = []
-    for name, address in getaddresses([text]):
-        if not address and not name:
-            continue
-        local, at, host = address.rpartition("@")
-        mailbox, domain = (local, host) if at else (address, None)
-        out.append((name or None, None, mailbox or None, domain))
-    return out
+def _text(header: bytes, name: str) -> str | None:
+    raw = raw_field(header, name)
+    return None if raw is None else raw.decode("utf-8", "replace")
 
 
-def _addresses(text: str | None) -> Value:
-    """RFC 3501 address list; a group is ``(NIL NIL name NIL) ... (NIL NIL NIL NIL)``."""
-    if not text:
-        return None
-    out: list[Value] = []
-    for piece in _split_top_level(text):
-        group = _group(piece)
-        if group is not None:
-            out.append((None, None, group[0], None))
-            out.extend(_mailboxes(group[1]))
-            out.append((None, None, None, None))
-        else:
-            out.extend(_mailboxes(piece))
-    return tuple(out) or None
-
-
-def _group(piece: str) -> tuple[str, str] | None:
-    """``name: members;`` -> (name, members), if ``piece`` is a group (RFC 5322 §3.4)."""
-    piece = piece.lstrip(" ,\t\r\n")
-    quoted = False
-    for index, char in enumerate(piece):
-        if char == '"':
-            quoted = not quoted
-        elif quoted:
-            continue
-        elif char == ":":
-            name = piece[:index].strip().strip('"')
-            return name, piece[index + 1 :].strip().removesuffix(";")
-        elif char in "<@,":
-            return None
-    return None
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split at ``;`` closing a group (outside quotes and angle brackets)."""
-    pieces, current, quoted, angle = [], [], False, 0
-    for char in text:
-        current.append(char)
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char in "<>":
-            angle += 1 if char == "<" else -1
-        elif not quoted and angle <= 0 and char == ";":
-            pieces.append("".join(current))
-            current = []
-    pieces.append("".join(current))
-    return [p for p in pieces if p.strip(" ,\t\r\n")]
-
-
-def envelope_of(msg: Message) -> Value:
-    fields = {name: _addresses(_header(msg, name)) for name in _ENVELOPE_ADDRESS_FIELDS}
-    # RFC 3501 §7.4.2: sender and reply-to default to from.
+def envelope(message: bytes) -> Value:
+    """The ENVELOPE of a raw message (or of its header alone)."""
+    header = Entity.parse(message).header
+    fields = {name: address_list(_text(header, name)) for name in _ENVELOPE_ADDRESS_FIELDS}
+    # RFC 3501 §7.4.2: sender and reply-to, absent or empty, default to from.
     sender = fields["sender"] or fields["from"]
     reply_to = fields["reply-to"] or fields["from"]
     return (
-        _nstring(msg, "date"),
-        _nstring(msg, "subject"),
+        _nstring(header, "date"),
+        _nstring(header, "subject"),
         fields["from"],
         sender,
         reply_to,
         fields["to"],
         fields["cc"],
         fields["bcc"],
-        _nstring(msg, "in-reply-to"),
-        _nstring(msg, "message-id"),
+        _nstring(header, "in-reply-to"),
+        _nstring(header, "message-id"),
     )
-
-
-def envelope(message: bytes) -> Value:
-    """The ENVELOPE of a raw message."""
-    return envelope_of(_parse(message))
-
-
-def _children(part: Message) -> list[Message]:
-    payload = part.get_payload()
-    if not isinstance(payload, list):
-        return []
-    return [child for child in payload if isinstance(child, Message)]
-
-
-def _raw_body(part: Message) -> bytes:
-    # get_payload() re-decodes 8-bit text with the part's charset; the stored payload keeps the
-    # raw bytes (surrogate-escaped by the bytes parser), which is what the size must count.
-    payload = getattr(part, "_payload", None)
-    if isinstance(payload, str):
-        return payload.encode("ascii", "surrogateescape")
-    buffer = BytesIO()
-    for inner in _children(part):
-        BytesGenerator(buffer, mangle_from_=False, policy=_POLICY).flatten(inner)
-    return buffer.getvalue()
 
 
 def _line_count(body: bytes) -> int:
     return body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
 
 
-def _params(part: Message, header: str = "content-type") -> Value:
-    params = part.get_params(header=header) or []
-    if not params and header == "content-type" and part.get_content_maintype() == "text":
-        return ("CHARSET", "US-ASCII")  # RFC 2045 §5.2 default
+def _param_value(value: str | tuple[str, str, str]) -> str:
+    """RFC 2231 values ``(charset, language, text)`` decoded with their charset."""
+    return collapse_rfc2231_value(value, errors="replace")
+
+
+def _params(fields: Message, header: str = "content-type") -> Value:
+    params = fields.get_params(header=header) or []
     pairs: list[Value] = []
     for key, value in params[1:]:
-        text = value if isinstance(value, str) else str(value[2])
-        pairs.extend((key.upper(), text))
+        pairs.extend((key.upper(), _param_value(value)))
     return tuple(pairs) or None
 
 
-def _disposition(part: Message) -> Value:
-    value = part.get("content-disposition")
+def _type_params(fields: Message, maintype: str) -> Value:
+    params = _params(fields)
+    if maintype != "text":
+        return params
+    present = params if isinstance(params, tuple) else ()
+    if any(isinstance(k, str) and k == "CHARSET" for k in present[::2]):
+        return params
+    return ("CHARSET", DEFAULT_CHARSET, *present)  # RFC 2045 §5.2 default
+
+
+def _disposition(fields: Message) -> Value:
+    value = fields.get("content-disposition")
     if value is None:
         return None
     kind = str(value).split(";", 1)[0].strip().upper()
-    return (kind, _params(part, "content-disposition"))
+    if not kind:
+        return None
+    return (kind, _params(fields, "content-disposition"))
 
 
-def _language(part: Message) -> Value:
-    value = _header(part, "content-language") or ""
-    return tuple(v.strip() for v in value.split(",") if v.strip()) or None
+def _language(fields: Message) -> Value:
+    value = fields.get("content-language")
+    if value is None:
+        return None
+    return tuple(v.strip() for v in str(value).split(",") if v.strip()) or None
 
 
-def _single(part: Message, extended: bool, depth: int) -> Value:
-    maintype, subtype = part.get_content_maintype(), part.get_content_subtype()
-    body = _raw_body(part)
-    encoding = (_header(part, "content-transfer-encoding") or "7BIT").upper()
-    fields: list[Value] = [maintype.upper(), subtype.upper(), _params(part)]
-    fields += [_header(part, "content-id"), _header(part, "content-description")]
-    fields += [encoding, len(body)]
-    if maintype == "message" and subtype == "rfc822" and depth < MAX_DEPTH:
-        inner = next(iter(_children(part)), None) or _parse(body)
-        fields += [envelope_of(inner), _structure(inner, extended, depth + 1), _line_count(body)]
+def _field(fields: Message, name: str) -> str | None:
+    value = fields.get(name)
+    return None if value is None else str(value)
+
+
+def _extension(fields: Message) -> list[Value]:
+    """body-fld-dsp, body-fld-lang, body-fld-loc (after md5 or the multipart parameters)."""
+    return [_disposition(fields), _language(fields), _field(fields, "content-location")]
+
+
+def _single(entity: Entity, fields: Message, kind: str, extended: bool, depth: int) -> Value:
+    maintype, _, subtype = kind.partition("/")
+    body = entity.body
+    encoding = (_field(fields, "content-transfer-encoding") or "7BIT").upper()
+    result: list[Value] = [maintype.upper(), subtype.upper(), _type_params(fields, maintype)]
+    result += [_field(fields, "content-id"), _field(fields, "content-description")]
+    result += [encoding, len(body)]
+    if kind == "message/rfc822" and encoding in _IDENTITY_ENCODINGS and depth < MAX_DEPTH:
+        inner = Entity.parse(body)
+        nested = _structure(inner, extended, depth + 1)
+        result += [envelope(inner.header), nested, _line_count(body)]
     elif maintype == "text":
-        fields.append(_line_count(body))
+        result.append(_line_count(body))
     if extended:
-        fields += [_header(part, "content-md5"), _disposition(part), _language(part)]
-        fields.append(_header(part, "content-location"))
-    return tuple(fields)
+        result += [_field(fields, "content-md5"), *_extension(fields)]
+    return tuple(result)
 
 
-def _structure(part: Message, extended: bool, depth: int = 0) -> Value:
+def _structure(entity: Entity, extended: bool, depth: int = 0) -> Value:
+    fields = entity.fields()
+    kind = fields.get_content_type().lower()
     # Past the cap a part is described as a leaf: bounded work and output for hostile nesting.
-    leaf = depth >= MAX_DEPTH or not isinstance(part.get_payload(), list)
-    if part.get_content_maintype() != "multipart" or leaf:
-        return _single(part, extended, depth)
-    children = [_structure(child, extended, depth + 1) for child in _children(part)]
-    fields: list[Value] = [*children, part.get_content_subtype().upper()]
+    if not kind.startswith("multipart/") or depth >= MAX_DEPTH:
+        return _single(entity, fields, kind, extended, depth)
+    children = entity.parts()
+    result: list[Value] = [_structure(child, extended, depth + 1) for child in children]
+    if not result:  # a multipart holds at least one part (RFC 3501 body-type-mpart)
+        result.append(_EMPTY_EXTENDED if extended else _EMPTY)
+    result.append(kind.partition("/")[2].upper())
     if extended:
-        fields += [_params(part), _disposition(part), _language(part)]
-        fields.append(_header(part, "content-location"))
-    return tuple(fields)
+        result += [_params(fields), *_extension(fields)]
+    return tuple(result)
 
 
 def bodystructure(message: bytes, *, extended: bool = True) -> Value:
     """BODYSTRUCTURE (``extended``) or BODY (without extension data) of a raw message."""
-    return _structure(_parse(message), extended)
+    return _structure(Entity.parse(message), extended)

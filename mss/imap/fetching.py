@@ -25,14 +25,15 @@ from mss.imap.view import SelectedView
 from mss.wire.imap.binary import decoded_size
 from mss.wire.imap.command import Fetch
 from mss.wire.imap.dates import render_date_time
-from mss.wire.imap.fetch import FetchAttr
+from mss.wire.imap.fetch import FetchAttr, Section
 from mss.wire.imap.response import Atom, FetchData, Value, render_value
 from mss.wire.imap.sections import Entity, UnknownEncodingError, binary_part, section_bytes
 from mss.wire.imap.sequence import SequenceSet
 from mss.wire.imap.streaming import (
-    STREAM_FROM,
+    Partial,
     Streamed,
     decoded_literal,
+    is_small,
     plain_literal,
     survey,
     without_nul,
@@ -325,7 +326,7 @@ async def _sources(
             yield uid, _Source(None, None)
 
 
-def _literal(data: bytes | None, partial: tuple[int, int] | None) -> Value | Streamed:
+def _literal(data: bytes | None, partial: Partial | None) -> Value | Streamed:
     """A BODY section: NIL when it does not exist, else its bytes (``<origin.length>`` cut)."""
     if data is None:
         return None
@@ -389,6 +390,8 @@ def _item(
         data = source.header if _needs(item) == "header" and source.body is None else None
         whole = source.need_body() if data is None else data
         return key, _literal(section_bytes(whole, item.section), item.partial)
+    if item.section.text is not None:
+        return key, _binary_text(name, source.need_body(), item.section, item.partial)
     try:
         found = binary_part(source.need_body(), item.section.part)
     except UnknownEncodingError as exc:  # RFC 3516 §4.3
@@ -401,6 +404,19 @@ def _item(
         return key, known[0] if known is not None else decoded_size(*found)
     partial = item.partial
     known = source.surveys.get(part)
-    if partial is None or partial[1] >= STREAM_FROM:
+    if not is_small(partial):
         known = source.survey(part, *found)
     return key, decoded_literal(*found, partial, known)
+
+
+def _binary_text(
+    name: str, message: bytes, section: Section, partial: Partial | None
+) -> Value | Streamed:
+    """``BINARY[TEXT]``, ``BINARY[2.MIME]``, ``BINARY.SIZE[2.HEADER.FIELDS (...)]``: beyond
+    RFC 3516's part numbers, as Dovecot answers them (imaptest's fetch-binary-mime): the bytes
+    of the BODY section as stored, nothing decoded, a literal8 only if they hold NUL; NIL (size
+    0) where the BODY section would be NIL."""
+    data = section_bytes(message, section)
+    if name == "BINARY.SIZE":
+        return 0 if data is None else len(data)
+    return None if data is None else decoded_literal(data, "binary", partial)

@@ -83,15 +83,16 @@ class SearchWarmer:
         return si.cache_of(self.store, self.settings.search_index_bytes)
 
     async def run(self) -> None:
-        """Passes every ``imap.search_index_warm_interval`` seconds until cancelled."""
+        """Passes every ``imap.search_index_warm_interval`` seconds (the first one interval
+        after the start, not to compete with it) until cancelled."""
         while True:
+            await asyncio.sleep(self.settings.search_index_warm_interval)
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed pass only leaves the work to the searches
                 log.warning("search index warm pass failed", exc_info=True)
-            await asyncio.sleep(self.settings.search_index_warm_interval)
 
     async def run_once(self) -> int:
         """One pass over the folders; the number of folders worked on."""
@@ -164,7 +165,9 @@ class SearchWarmer:
         cache.trim()
         if task is not None:
             self.stats.saves += len(names)
-            await task  # one folder at a time: the saves pace the job
+            # One folder at a time: the saves pace the job. Shielded: a stop lets them end
+            # (``search_persist.drain``).
+            await asyncio.shield(task)
         return index
 
     async def _catch_up(self, folder: Folder, index: si.FolderIndex) -> None:

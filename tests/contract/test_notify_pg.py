@@ -156,17 +156,37 @@ async def test_a_dropped_listen_connection_is_reopened_and_subscribers_resync(
 
 
 async def test_changes_published_while_disconnected_are_sent_after_reconnecting(
-    nodes: tuple[PgChangeHub, PgChangeHub], dsn: str
+    dsn: str, channel: str
 ) -> None:
-    a, b = nodes
-    on_a = a.subscribe(ALICE)
-    await terminate(dsn, b.server_pid)
-    await until(lambda: not b.connected.is_set())
-    changes = [Change(ALICE, 4, ChangeKind.EXISTS, (uid,), uid) for uid in (1, 2, 3)]
-    for change in changes:
-        b.publish(change)
-    assert await take(on_a, 3) == changes
-    assert b.connects == 2
+    """B's reconnection waits at a gate, so the changes are published while it is down for sure
+    (with a free reconnection it may be back before a poll sees it gone)."""
+    gate = asyncio.Event()
+    gate.set()
+
+    async def gated() -> Any:
+        await gate.wait()
+        return await asyncpg.connect(dsn)
+
+    a = PgChangeHub(dsn, channel=channel, reconnect_min=0.01, reconnect_max=0.2)
+    b = PgChangeHub(dsn, channel=channel, reconnect_min=0.01, reconnect_max=0.2, connect=gated)
+    for hub in (a, b):
+        await hub.start()
+    try:
+        for hub in (a, b):
+            await asyncio.wait_for(hub.connected.wait(), 10)
+        on_a = a.subscribe(ALICE)
+        gate.clear()
+        await terminate(dsn, b.server_pid)
+        await until(lambda: not b.connected.is_set())
+        changes = [Change(ALICE, 4, ChangeKind.EXISTS, (uid,), uid) for uid in (1, 2, 3)]
+        for change in changes:
+            b.publish(change)
+        gate.set()
+        assert await take(on_a, 3) == changes
+        assert b.connects == 2
+    finally:
+        for hub in (a, b):
+            await hub.close()
 
 
 async def test_an_overflowing_outbox_becomes_a_resync_of_the_other_nodes(

@@ -248,3 +248,21 @@ async def test_node_start_completes_saved_columns_reading_only_newer_headers(
     assert read == more
     assert index.matching("subject", "bilan 1") == {uids[10], uids[15], *more[::5]}
     assert len(index.matching("to", ALICE)) == 130
+
+
+async def test_runs_in_the_background_until_cancelled(store: MailboxStore) -> None:
+    si._CACHES.pop(store, None)
+    warmer = SearchWarmer(store, ImapSettings(search_index_warm_interval=0.01))
+    uids = await fill(store, range(30))
+    task = asyncio.create_task(warmer.run())
+    done = dict.fromkeys(WARM_FIELDS, uids[-1])
+    for _ in range(500):
+        [(_, saved)] = await store.search_snapshot_lag(WARM_FIELDS, 10)
+        if saved == done:
+            break
+        await asyncio.sleep(0.01)
+    assert saved == done
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert warmer.stats.passes >= 1

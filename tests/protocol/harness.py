@@ -30,7 +30,11 @@ class RunningOperator:
         directory = settings.directory.model_copy(
             update={"argon2_time_cost": 1, "argon2_memory_kib": 8}
         )
-        imap = settings.imap.model_copy(update={"auth_failure_delay": 0.0})
+        # The background SEARCH indexer started, its passes an hour apart: tests that count
+        # header reads run it themselves (search_warmer).
+        imap = settings.imap.model_copy(
+            update={"auth_failure_delay": 0.0, "search_index_warm_interval": 3600.0}
+        )
         self.settings: Settings = settings.model_copy(
             update={"smtp": smtp, "directory": directory, "imap": imap}
         )

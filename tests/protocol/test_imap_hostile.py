@@ -565,7 +565,8 @@ def test_guessing_does_not_slow_down_other_users(running: RunningOperator) -> No
     started = time.monotonic()
     other = RawImap(running, source="127.0.0.42").login(**DOCTOR)
     other.ok("NOOP")
-    assert time.monotonic() - started < DELAY
+    # The guesser now waits DELAY_MAX; half of it tells "not made to wait" on a loaded machine.
+    assert time.monotonic() - started < DELAY_MAX / 2
     worker.join()
     # The right password from another peer: served (after at most the login's wait), and it
     # clears the login's count.
@@ -573,7 +574,7 @@ def test_guessing_does_not_slow_down_other_users(running: RunningOperator) -> No
     owner.ok("NOOP")
     started = time.monotonic()
     RawImap(running, source="127.0.0.44").login(**NURSE)
-    assert time.monotonic() - started < DELAY
+    assert time.monotonic() - started < DELAY_MAX / 2  # uncleared, it would wait DELAY_MAX
 
 
 def test_failed_logins_count_toward_the_bad_command_limit(running: RunningOperator) -> None:

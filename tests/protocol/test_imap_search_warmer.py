@@ -31,7 +31,7 @@ def test_first_search_after_background_indexing_reads_no_header(
         body = f"From: dr{n % 3}@chu.fr\r\nSubject: {subject} {n}\r\n\r\ncorps\r\n".encode()
         assert client.append(folder, "", None, body)[0] == "OK"
     store = running.operator.store
-    # The operator's own indexer runs every few seconds; one pass now, not to wait for it.
+    # The operator's own indexer runs (here its passes are an hour apart): one pass now.
     assert running.call(_named("search-warmer"))
     running.call(SearchWarmer(store, running.settings.imap).run_once())
     running.call(search_persist.drain())

@@ -136,6 +136,23 @@ def test_large_literals_are_streamed() -> None:
     assert b"".join(body.chunks) == data[1:].replace(b"\x00", b"\x80")
 
 
+def test_a_window_without_length_runs_to_the_end() -> None:
+    """``BINARY[n]<origin>`` (accepted as Dovecot does, imaptest fetch-binary-mime-base64):
+    small and streamed, literal8 only when what is left holds NUL."""
+    encoded = _b64(b"ab\x00cd")
+    assert decoded_literal(encoded, "base64", (3, None)) == Literal(b"cd", binary=False)
+    assert decoded_literal(encoded, "base64", (1, None)) == Literal(b"b\x00cd", binary=True)
+    assert decoded_literal(encoded, "base64", (9, None)) == Literal(b"", binary=False)
+    data = b"\x00" + bytes(range(1, 256)) * 2048  # about 512 KiB, one NUL at the start
+    streamed = decoded_literal(_b64(data), "base64", (1, None))
+    assert isinstance(streamed, Streamed)
+    assert streamed.announcement() == b"{%d}\r\n" % (len(data) - 1)
+    assert b"".join(streamed.chunks) == data[1:]
+    streamed = decoded_literal(data, "binary", (0, None))
+    assert isinstance(streamed, Streamed)
+    assert streamed.announcement() == b"~{%d}\r\n" % len(data)
+
+
 def test_body_literals_never_carry_nul() -> None:
     assert plain_literal(b"a\x00b", None) == Literal(b"a\x80b")
     assert plain_literal(b"abc", (1, 5)) == Literal(b"bc")

@@ -261,6 +261,18 @@ def test_fetch_macros_and_simple_items(items: str, expected: tuple[str, ...]) ->
         ("BINARY[1]", FetchAttr("BINARY", Section((1,))), "BINARY[1]"),
         ("BINARY.PEEK[]<5.10>", FetchAttr("BINARY", Section(), (5, 10), True), "BINARY[]<5>"),
         ("BINARY.SIZE[2]", FetchAttr("BINARY.SIZE", Section((2,))), "BINARY.SIZE[2]"),
+        # As Dovecot (imaptest fetch-binary-*): section texts, and <origin> to the end.
+        ("BINARY[TEXT]", FetchAttr("BINARY", Section((), "TEXT")), "BINARY[TEXT]"),
+        (
+            "BINARY.PEEK[1]<15>",
+            FetchAttr("BINARY", Section((1,)), (15, None), True),
+            "BINARY[1]<15>",
+        ),
+        (
+            "binary.size[2.header.fields (from X-foo)]",
+            FetchAttr("BINARY.SIZE", Section((2,), "HEADER.FIELDS", ("from", "X-foo"))),
+            "BINARY.SIZE[2.HEADER.FIELDS (from X-foo)]",
+        ),
     ],
 )
 def test_fetch_sections(item: str, expected: FetchAttr, key: str) -> None:
@@ -281,7 +293,10 @@ def test_seen_side_effect() -> None:
     [
         "a FETCH 1 (BODY[MIME])",
         "a FETCH 1 (BODY[1.])",
-        "a FETCH 1 (BINARY[TEXT])",
+        "a FETCH 1 (BINARY[MIME])",
+        "a FETCH 1 (BODY[]<5>)",
+        "a FETCH 1 (BINARY.SIZE[1]<5>)",
+        "a FETCH 1 (BINARY[1]<5.0>)",
         "a FETCH 1 (BINARY[1.])",
         "a FETCH 1 (BODY[HEADER.FIELDS ()])",
         "a FETCH 1 (BODY[]<0.0>)",

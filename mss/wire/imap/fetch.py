@@ -51,12 +51,13 @@ class FetchAttr:
     """One item: ``name`` is ``FLAGS``, ``BODY``, ``BINARY``, ``BINARY.SIZE`` ...
 
     ``section`` is set for ``BODY[...]``/``BINARY[...]`` (not for bare ``BODY``, the structure),
-    ``peek`` for the ``.PEEK`` forms, ``partial`` is ``(origin, length)``.
+    ``peek`` for the ``.PEEK`` forms, ``partial`` is ``(origin, length)``; a length of
+    ``None`` (``BINARY[1]<15>``) runs to the end.
     """
 
     name: str
     section: Section | None = None
-    partial: tuple[int, int] | None = None
+    partial: tuple[int, int | None] | None = None
     peek: bool = False
 
     def response_key(self) -> str:
@@ -90,7 +91,10 @@ def _read_section_text(reader: Reader) -> tuple[str, tuple[str, ...]]:
     raise reader.error("bad section")
 
 
-def read_section(reader: Reader, *, binary: bool) -> Section:
+def read_section(reader: Reader) -> Section:
+    """``[section]`` of BODY or BINARY. RFC 3516's ``section-binary`` has part numbers only;
+    HEADER/TEXT/MIME/HEADER.FIELDS under BINARY are accepted as Dovecot does (and imaptest's
+    fetch-binary-mime expects): they are sent as stored, nothing decoded."""
     reader.expect(b"[", "'['")
     part: list[int] = []
     text: str | None = None
@@ -104,24 +108,24 @@ def read_section(reader: Reader, *, binary: bool) -> Section:
         nxt = reader.peek()
         if nxt is not None and 0x31 <= nxt <= 0x39:
             continue
-        if binary:
-            raise reader.error("bad BINARY section")
         text, headers = _read_section_text(reader)
         break
-    if not part and not binary and reader.peek() != ord("]"):
+    if not part and reader.peek() != ord("]"):
         text, headers = _read_section_text(reader)
-    if binary and text is not None:
-        raise reader.error("BINARY takes part numbers only")
     if text == "MIME" and not part:
         raise reader.error("MIME needs a part number")
     reader.expect(b"]", "']'")
     return Section(tuple(part), text, headers)
 
 
-def _read_partial(reader: Reader) -> tuple[int, int] | None:
+def _read_partial(reader: Reader, *, open_ended: bool) -> tuple[int, int | None] | None:
+    """``<origin.length>``; with ``open_ended`` (BINARY) also ``<origin>``, from there to the
+    end, as Dovecot accepts and imaptest's fetch-binary-mime-base64/-qp send."""
     if not reader.take(b"<"):
         return None
     origin = reader.number()
+    if open_ended and reader.take(b">"):
+        return origin, None
     reader.expect(b".", "'.' in a partial")
     length = reader.nz_number()
     reader.expect(b">", "'>'")
@@ -131,8 +135,9 @@ def _read_partial(reader: Reader) -> tuple[int, int] | None:
 def read_fetch_attr(reader: Reader) -> FetchAttr:
     name = reader.chars(_NAME_CHARS, "a fetch item").upper()
     if name in SECTION_ATTRS and reader.at(b"["):
-        section = read_section(reader, binary=name.startswith("BINARY"))
-        partial = None if name == "BINARY.SIZE" else _read_partial(reader)
+        section = read_section(reader)
+        binary = name.startswith("BINARY")
+        partial = None if name == "BINARY.SIZE" else _read_partial(reader, open_ended=binary)
         peek = name.endswith(".PEEK")
         return FetchAttr(name.removesuffix(".PEEK"), section, partial, peek)
     if name in SIMPLE_ATTRS:

@@ -30,14 +30,17 @@ class Streamed:
         return (b"~" if self.binary else b"") + b"{%d}\r\n" % self.size
 
 
-def _window(total: int, partial: tuple[int, int] | None) -> tuple[int, int]:
+Partial = tuple[int, int | None]  # ``<origin.length>``; no length: to the end (BINARY only)
+
+
+def _window(total: int, partial: Partial | None) -> tuple[int, int]:
     """``<origin.length>`` as a start and a stop inside ``total`` bytes (RFC 3501 §6.4.5:
     an origin past the end gives an empty string)."""
     if partial is None:
         return 0, total
     origin, length = partial
     start = min(origin, total)
-    return start, min(total, start + length)
+    return start, total if length is None else min(total, start + length)
 
 
 def _chunks(data: bytes, start: int, stop: int) -> Iterator[bytes]:
@@ -45,7 +48,7 @@ def _chunks(data: bytes, start: int, stop: int) -> Iterator[bytes]:
         yield data[at : min(stop, at + CHUNK)].translate(_NO_NUL)
 
 
-def plain_literal(data: bytes, partial: tuple[int, int] | None) -> Literal | Streamed:
+def plain_literal(data: bytes, partial: Partial | None) -> Literal | Streamed:
     """``BODY[section]<partial>``: a literal without NUL."""
     start, stop = _window(len(data), partial)
     if stop - start >= STREAM_FROM:
@@ -74,12 +77,12 @@ def _window_has_nul(body: bytes, encoding: str, start: int, stop: int) -> bool:
 def decoded_literal(
     body: bytes,
     encoding: str,
-    partial: tuple[int, int] | None,
+    partial: Partial | None,
     known: tuple[int, bool] | None = None,
 ) -> Literal | Streamed:
     """``BINARY[part]<partial>``: the content with its transfer encoding undone. ``known`` is
     the :func:`survey` of the part if already made; a small window needs none."""
-    if partial is not None and partial[1] < STREAM_FROM:
+    if partial is not None and partial[1] is not None and partial[1] < STREAM_FROM:
         data = b"".join(iter_decoded(body, encoding, *partial))
         return Literal(data, binary=b"\x00" in data)
     total, nul = known if known is not None else survey(body, encoding)
@@ -90,6 +93,11 @@ def decoded_literal(
     if nul and partial is not None:
         nul = _window_has_nul(body, encoding, start, stop)
     return Streamed(stop - start, nul, iter_decoded(body, encoding, start, stop - start))
+
+
+def is_small(partial: Partial | None) -> bool:
+    """Whether a partial's window is bounded and small enough to decode without a survey."""
+    return partial is not None and partial[1] is not None and partial[1] < STREAM_FROM
 
 
 def without_nul(value: Value) -> Value:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,13 @@ from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailbox_store.blobs import FileBlobStore, KeyRing
+from mailbox_store.inline import InlineBlobs
+from mailbox_store.interfaces import MailboxStore
+from mailbox_store.memory import MemoryMailboxStore
+from mailbox_store.notify import ChangeHub
+from mailbox_store.sql import SqlMailboxStore
+from mailbox_store.tables import metadata as mailbox_metadata
 from mss.db import make_engine
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -82,3 +90,27 @@ async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     engine = make_engine(url, fsync=False)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def engine(backend: str, request: pytest.FixtureRequest) -> AsyncEngine | None:
+    """The engine of ``backend`` (None for memory), resolved only for the SQL backends."""
+    if backend == "memory":
+        return None
+    found: AsyncEngine = request.getfixturevalue(
+        "sqlite_engine" if backend == "sqlite" else "pg_engine"
+    )
+    return found
+
+
+async def fresh_mailbox_store(engine: AsyncEngine | None, blob_dir: Path) -> MailboxStore:
+    """A mailbox store on an empty schema: memory, or SQL with a key ring and inline bodies."""
+    if engine is None:
+        return MemoryMailboxStore(ChangeHub())
+    async with engine.begin() as conn:
+        await conn.run_sync(mailbox_metadata.drop_all)
+        await conn.run_sync(mailbox_metadata.create_all)
+    ring = KeyRing({"k1": secrets.token_bytes(32)}, active_key="k1")
+    blobs = FileBlobStore(blob_dir, ring, fsync=False)
+    inline = InlineBlobs(ring, 4096)
+    return SqlMailboxStore(engine, blobs, ChangeHub(), keyring=ring, inline=inline)

@@ -5,7 +5,6 @@ date as it was given and BEFORE/ON/SINCE compare its own day."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,14 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailbox_store.blobs import FileBlobStore, KeyRing
-from mailbox_store.inline import InlineBlobs
 from mailbox_store.interfaces import MailboxStore
-from mailbox_store.memory import MemoryMailboxStore
 from mailbox_store.models import Delivered, Delivery, FlagMode, MessageRecord
-from mailbox_store.notify import ChangeHub
-from mailbox_store.sql import SqlMailboxStore
-from mailbox_store.tables import metadata
+from tests.conftest import fresh_mailbox_store
 
 ALICE = "alice@hopital.mssante.fr"
 NEW_YORK = timezone(-timedelta(hours=5))
@@ -28,28 +22,8 @@ KOLKATA = timezone(timedelta(hours=5, minutes=30))
 
 
 @pytest.fixture
-def engine(backend: str, request: pytest.FixtureRequest) -> AsyncEngine | None:
-    if backend == "memory":
-        return None
-    name = "sqlite_engine" if backend == "sqlite" else "pg_engine"
-    found: AsyncEngine = request.getfixturevalue(name)
-    return found
-
-
-@pytest.fixture
 async def store(engine: AsyncEngine | None, tmp_path: Path) -> AsyncIterator[MailboxStore]:
-    built: MailboxStore
-    if engine is None:
-        built = MemoryMailboxStore(ChangeHub())
-    else:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
-            await conn.run_sync(metadata.create_all)
-        ring = KeyRing({"k1": secrets.token_bytes(32)}, active_key="k1")
-        blobs = FileBlobStore(tmp_path / "blobs", ring, fsync=False)
-        built = SqlMailboxStore(
-            engine, blobs, ChangeHub(), keyring=ring, inline=InlineBlobs(ring, 4096)
-        )
+    built = await fresh_mailbox_store(engine, tmp_path / "blobs")
     await built.create_account(ALICE)
     await built.create_folder(ALICE, "Copies")
     yield built

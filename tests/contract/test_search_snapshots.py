@@ -13,47 +13,24 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailbox_store.blobs import FileBlobStore, KeyRing
-from mailbox_store.inline import InlineBlobs
+from mailbox_store.blobs import KeyRing
 from mailbox_store.interfaces import MailboxStore
-from mailbox_store.memory import MemoryMailboxStore
 from mailbox_store.models import Delivered, Delivery, FlagMode, Folder, SearchSnapshot
-from mailbox_store.notify import ChangeHub
 from mailbox_store.search_snapshots import SqlSearchSnapshots
-from mailbox_store.sql import SqlMailboxStore
-from mailbox_store.tables import metadata, search_snapshots
+from mailbox_store.tables import search_snapshots
 from mss.imap import search_index as si
 from mss.imap import search_persist
 from mss.imap.search_text import fold
 from mss.imap.searching import _bring_up_to_date, _restore
+from tests.conftest import fresh_mailbox_store
 
 ALICE = "alice@hopital.mssante.fr"
 SECRET = "Diabete type 2 suivi"
 
 
 @pytest.fixture
-def engine(backend: str, request: pytest.FixtureRequest) -> AsyncEngine | None:
-    if backend == "memory":
-        return None
-    name = "sqlite_engine" if backend == "sqlite" else "pg_engine"
-    found: AsyncEngine = request.getfixturevalue(name)
-    return found
-
-
-@pytest.fixture
 async def store(engine: AsyncEngine | None, tmp_path: Path) -> AsyncIterator[MailboxStore]:
-    built: MailboxStore
-    if engine is None:
-        built = MemoryMailboxStore(ChangeHub())
-    else:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
-            await conn.run_sync(metadata.create_all)
-        ring = KeyRing({"k1": secrets.token_bytes(32)}, active_key="k1")
-        blobs = FileBlobStore(tmp_path / "blobs", ring, fsync=False)
-        built = SqlMailboxStore(
-            engine, blobs, ChangeHub(), keyring=ring, inline=InlineBlobs(ring, 4096)
-        )
+    built = await fresh_mailbox_store(engine, tmp_path / "blobs")
     await built.create_account(ALICE)
     yield built
     await built.close()

@@ -4,49 +4,24 @@ date from header sections (new messages, a column added after an expunge)."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailbox_store.blobs import FileBlobStore, KeyRing
-from mailbox_store.inline import InlineBlobs
 from mailbox_store.interfaces import MailboxStore
-from mailbox_store.memory import MemoryMailboxStore
 from mailbox_store.models import Delivered, Delivery, FlagMode, Folder
-from mailbox_store.notify import ChangeHub
-from mailbox_store.sql import SqlMailboxStore
-from mailbox_store.tables import metadata
 from mss.imap import search_index as si
 from mss.imap.searching import _bring_up_to_date
+from tests.conftest import fresh_mailbox_store
 
 ALICE = "alice@hopital.mssante.fr"
 
 
 @pytest.fixture
-def engine(backend: str, request: pytest.FixtureRequest) -> AsyncEngine | None:
-    if backend == "memory":
-        return None
-    name = "sqlite_engine" if backend == "sqlite" else "pg_engine"
-    found: AsyncEngine = request.getfixturevalue(name)
-    return found
-
-
-@pytest.fixture
 async def store(engine: AsyncEngine | None, tmp_path: Path) -> AsyncIterator[MailboxStore]:
-    built: MailboxStore
-    if engine is None:
-        built = MemoryMailboxStore(ChangeHub())
-    else:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
-            await conn.run_sync(metadata.create_all)
-        ring = KeyRing({"k1": secrets.token_bytes(32)}, active_key="k1")
-        blobs = FileBlobStore(tmp_path / "blobs", ring, fsync=False)
-        inline = InlineBlobs(ring, 4096)
-        built = SqlMailboxStore(engine, blobs, ChangeHub(), keyring=ring, inline=inline)
+    built = await fresh_mailbox_store(engine, tmp_path / "blobs")
     await built.create_account(ALICE)
     yield built
     await built.close()

@@ -36,12 +36,13 @@ from mss.imap import search_persist
 from mss.imap.listeners import close_sessions, start_imap
 from mss.imap.search_warmer import SearchWarmer
 from mss.imap.services import ImapServices
+from mss.listening import Listener
 from mss.notify.build import Notifications, build_notifications
 from mss.outbound import OutboundQueue
 from mss.policy.facts import Channel, Limits, SessionFacts
 from mss.relay.runner import build_enqueuer, relaying
 from mss.schema import upgrade
-from mss.smtp.listeners import Listener, start_smtp
+from mss.smtp.listeners import start_smtp
 from mss.smtp.server import SmtpServices
 from mss.tls import server_context
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -114,3 +114,19 @@ async def fresh_mailbox_store(engine: AsyncEngine | None, blob_dir: Path) -> Mai
     blobs = FileBlobStore(blob_dir, ring, fsync=False)
     inline = InlineBlobs(ring, 4096)
     return SqlMailboxStore(engine, blobs, ChangeHub(), keyring=ring, inline=inline)
+
+
+def spy_header_reads(store: MailboxStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """UIDs of the header sections ``store`` reads from now on (the search index's cost)."""
+    read: list[int] = []
+    original = store.iter_headers
+
+    async def spying(
+        folder_id: int, uids: Sequence[int] | None = None, batch: int = 1000
+    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
+        async for part in original(folder_id, uids, batch):
+            read.extend(uid for uid, _ in part)
+            yield part
+
+    monkeypatch.setattr(store, "iter_headers", spying)
+    return read

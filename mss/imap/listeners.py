@@ -8,7 +8,6 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from config import ImapSettings
 from config.settings import ProxySettings
@@ -16,29 +15,13 @@ from mss.audit import AuditEvent
 from mss.imap.connection import Connection
 from mss.imap.services import ImapServices
 from mss.imap.session import Session
+from mss.listening import Listener
 from mss.proxy_gate import ProxyGate, handover_streams
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ImapListener:
-    name: str
-    server: asyncio.Server
-    gate: ProxyGate | None = None  # PROXY protocol in front (close it at shutdown)
-
-    @property
-    def port(self) -> int:
-        return int(self.server.sockets[0].getsockname()[1])
-
-    @property
-    def host(self) -> str:
-        return str(self.server.sockets[0].getsockname()[0])
-
-
-async def start_imap(
-    services: ImapServices, proxy: ProxySettings | None = None
-) -> list[ImapListener]:
+async def start_imap(services: ImapServices, proxy: ProxySettings | None = None) -> list[Listener]:
     settings = services.settings
     listeners = []
     if settings.imap.enabled:
@@ -55,7 +38,7 @@ async def _serve(
     proxy: ProxySettings | None,
     *,
     implicit_tls: bool,
-) -> ImapListener:
+) -> Listener:
     listen = settings.imaps if implicit_tls else settings.imap
 
     async def on_connection(
@@ -88,7 +71,7 @@ async def _serve(
         server = await asyncio.get_running_loop().create_server(
             gate.protocol, listen.host, listen.port, reuse_address=True
         )
-        listener = ImapListener(name, server, gate)
+        listener = Listener(name, server, gate)
         log.info("listening name=%s host=%s port=%d proxy", name, listener.host, listener.port)
         return listener
     server = await asyncio.start_server(
@@ -99,7 +82,7 @@ async def _serve(
         limit=settings.max_line_length,
         reuse_address=True,
     )
-    listener = ImapListener(name, server)
+    listener = Listener(name, server)
     log.info("listening name=%s host=%s port=%d", name, listener.host, listener.port)
     return listener
 

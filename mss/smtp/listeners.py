@@ -10,11 +10,11 @@ import socket
 import ssl
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from config import ListenerSettings, SmtpSettings, TlsSettings
 from config.settings import ProxySettings
 from mss.audit import AuditEvent
+from mss.listening import Listener
 from mss.policy import Channel
 from mss.proxy_gate import ProxyGate
 from mss.smtp.server import MssSmtp, SmtpServices
@@ -24,21 +24,6 @@ log = logging.getLogger(__name__)
 
 # aiosmtpd logs command lines (AUTH data included) at INFO: never let that reach a log (SEC-IN-3).
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
-
-
-@dataclass(frozen=True, slots=True)
-class Listener:
-    name: str
-    server: asyncio.Server
-    gate: ProxyGate | None = None  # PROXY protocol in front (close it at shutdown)
-
-    @property
-    def port(self) -> int:
-        return int(self.server.sockets[0].getsockname()[1])
-
-    @property
-    def host(self) -> str:
-        return str(self.server.sockets[0].getsockname()[0])
 
 
 async def start_smtp(

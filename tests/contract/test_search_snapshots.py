@@ -6,7 +6,7 @@ from them reads only the headers of the messages above the saved ``max_uid`` (is
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from mss.imap import search_index as si
 from mss.imap import search_persist
 from mss.imap.search_text import fold
 from mss.imap.searching import _bring_up_to_date, _restore
-from tests.conftest import fresh_mailbox_store
+from tests.conftest import fresh_mailbox_store, spy_header_reads
 
 ALICE = "alice@hopital.mssante.fr"
 SECRET = "Diabete type 2 suivi"
@@ -97,22 +97,6 @@ async def test_sealed_at_rest_and_tamper_ignored(
     assert await store.load_search_snapshots(folder.id, folder.uidvalidity, ["subject"]) == {}
 
 
-async def _count_reads(store: MailboxStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """UIDs of header sections read (``None`` reads: every UID of the folder, as -1)."""
-    read: list[int] = []
-    original = store.iter_headers
-
-    async def spying(
-        folder_id: int, uids: Sequence[int] | None = None, batch: int = 1000
-    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
-        async for part in original(folder_id, uids, batch):
-            read.extend(uid for uid, _ in part)
-            yield part
-
-    monkeypatch.setattr(store, "iter_headers", spying)
-    return read
-
-
 async def test_cold_index_from_saved_columns(
     store: MailboxStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,7 +113,7 @@ async def test_cold_index_from_saved_columns(
     await store.expunge(folder.id)
     _, more = await fill(store, [12, 13])
     live = [u for u in [*uids, *more] if u != uids[4]]
-    read = await _count_reads(store, monkeypatch)
+    read = spy_header_reads(store, monkeypatch)
     cold = si.FolderIndex(folder.uidvalidity)
     await _restore(store, folder, cold, wanted)
     await _bring_up_to_date(store, folder.id, cold, wanted, live)
@@ -155,7 +139,7 @@ async def test_behind_column_caught_up_from_headers(
     _, more = await fill(store, range(6, 9))
     late = si.FolderIndex(folder.uidvalidity)
     await _bring_up_to_date(store, folder.id, late, frozenset({"subject"}), [*uids, *more])
-    read = await _count_reads(store, monkeypatch)
+    read = spy_header_reads(store, monkeypatch)
     await _restore(store, folder, late, frozenset({"from", "subject"}))
     assert read == more  # "from" was saved at uids[-1]: only the three above it
     assert late.matching("from", "dr0@") == {uids[0], uids[3], more[0]}

@@ -8,7 +8,7 @@ it instead of reading the headers a second time. Counted (header sections read),
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from mss.imap import search_persist
 from mss.imap.search_text import fold
 from mss.imap.search_warmer import WARM_FIELDS, SearchWarmer
 from mss.imap.searching import _bring_up_to_date, _restore
-from tests.conftest import fresh_mailbox_store
+from tests.conftest import fresh_mailbox_store, spy_header_reads
 
 ALICE = "alice@hopital.mssante.fr"
 
@@ -62,22 +62,6 @@ async def folder_of(store: MailboxStore, name: str = "INBOX") -> Folder:
     folder = await store.get_folder(ALICE, name)
     assert folder is not None
     return folder
-
-
-def spy(store: MailboxStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """UIDs of the header sections read from now on."""
-    read: list[int] = []
-    original = store.iter_headers
-
-    async def spying(
-        folder_id: int, uids: Sequence[int] | None = None, batch: int = 1000
-    ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
-        async for part in original(folder_id, uids, batch):
-            read.extend(uid for uid, _ in part)
-            yield part
-
-    monkeypatch.setattr(store, "iter_headers", spying)
-    return read
 
 
 async def searched(
@@ -123,7 +107,7 @@ async def test_first_search_after_warming_reads_no_header(
     assert warmer.stats.headers == 40
     assert warmer.stats.saves == len(WARM_FIELDS)
     folder = await folder_of(store)
-    read = spy(store, monkeypatch)
+    read = spy_header_reads(store, monkeypatch)
     index = await searched(store, folder, uids, frozenset({"subject", "from", "message-id"}))
     assert read == []  # built ahead: the search reads no header section
     assert index.matching("subject", fold("bilan")) == set(uids[::5])
@@ -146,7 +130,7 @@ async def test_new_messages_read_alone_and_saved_once_quiet(
     assert await warmer.run_once() == 1
     saves = warmer.stats.saves
     more = await fill(store, range(200, 220))  # 20: more than 5 % of the folder
-    read = spy(store, monkeypatch)
+    read = spy_header_reads(store, monkeypatch)
     assert await warmer.run_once() == 1
     assert read == more  # only the new messages
     assert warmer.stats.saves == saves  # still growing: not saved yet
@@ -168,7 +152,7 @@ async def test_search_during_a_build_joins_it(
 ) -> None:
     uids = await fill(store, range(60))
     folder = await folder_of(store)
-    read = spy(store, monkeypatch)
+    read = spy_header_reads(store, monkeypatch)
     building = asyncio.create_task(warmer.warm(folder))
     await asyncio.sleep(0)  # the build holds the folder index's lock
     index = await searched(store, folder, uids, frozenset({"from"}))
@@ -214,7 +198,7 @@ async def test_node_start_completes_saved_columns_reading_only_newer_headers(
     more = await fill(store, range(100, 130))
     si._CACHES.pop(store, None)  # a node that starts: saved columns behind by 30 messages
     starting = SearchWarmer(store, ImapSettings())
-    read = spy(store, monkeypatch)
+    read = spy_header_reads(store, monkeypatch)
     assert await starting.run_once() == 1
     assert read == more  # the saved columns loaded, only the headers above them read
     folder = await folder_of(store)

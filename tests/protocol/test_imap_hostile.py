@@ -231,6 +231,23 @@ def test_append_literal_over_the_limit_is_refused_before_it_is_sent(
     client.close()
 
 
+def test_append_literal8_over_the_limit_is_refused_before_it_is_sent(
+    running: RunningOperator,
+) -> None:
+    """RFC 3516 ``~{n}`` (BINARY) gets the same cap as ``{n}``: no continuation, nothing read."""
+    client = RawImap(running).login()
+    name = folder_with(running, 0)
+    too_big = running.settings.imap.max_literal + 1
+    tag = client.tag()
+    client.send(tag + f" APPEND {name} ~{{{too_big}}}\r\n".encode())
+    line = client.response()
+    assert not line.startswith(b"+"), "a continuation was sent for a literal8 over the limit"
+    assert line.startswith(tag + b" NO [TOOBIG]") or line.startswith(tag + b" BAD"), line
+    client.ok("NOOP")  # the session goes on
+    assert messages_in(running, name) == 0
+    client.close()
+
+
 def test_small_literal_in_an_ordinary_argument_is_limited(running: RunningOperator) -> None:
     client = RawImap(running).login()
     tag = client.tag()

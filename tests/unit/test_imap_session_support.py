@@ -19,8 +19,9 @@ from mailbox_store.memory import MemoryMailboxStore
 from mss import demo
 from mss.audit import MemoryAuditLog
 from mss.auth import Authenticator
-from mss.imap.listeners import ImapListener, close_sessions, start_imap
+from mss.imap.listeners import close_sessions, start_imap
 from mss.imap.services import ImapServices
+from mss.listening import Listener
 from mss.tls import server_context
 
 _LITERAL = re.compile(rb"\{(\d+)\}\r\n$")
@@ -33,7 +34,7 @@ class ImapServer:
     directory: MemoryDirectory
     audit: MemoryAuditLog
     services: ImapServices
-    listeners: dict[str, ImapListener]
+    listeners: dict[str, Listener]
     accounts: list[dict[str, Any]] = field(default_factory=list)
 
     def account(self, kind: str, **match: Any) -> dict[str, Any]:
